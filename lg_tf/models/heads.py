@@ -1,0 +1,92 @@
+"""Shared building blocks and the classification head used by every CNN.
+
+Conventions (chosen to mirror the PyTorch reference implementations):
+
+* channels-last tensors;
+* BatchNormalization with ``epsilon=1e-5`` and ``momentum=0.9`` (PyTorch's
+  ``eps=1e-5, momentum=0.1`` -- Keras counts momentum the other way round);
+* conv / dense kernels initialised like PyTorch's default
+  ``kaiming_uniform_(a=sqrt(5))``, i.e. ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``,
+  which is ``VarianceScaling(scale=1/3, mode='fan_in', distribution='uniform')``;
+* 3x3 convolutions use explicit symmetric zero padding of 1 followed by a
+  ``'valid'`` convolution, so stride-2 convs see exactly the same windows as
+  PyTorch ``padding=1`` (Keras ``'same'`` pads asymmetrically for stride 2);
+* no weight regularizers: weight decay belongs to the optimizer.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9
+
+
+def torch_default_kernel_init() -> keras.initializers.Initializer:
+    """PyTorch's default Conv/Linear weight init (kaiming_uniform, a=sqrt(5))."""
+    return keras.initializers.VarianceScaling(
+        scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
+
+
+def batch_norm(name: str) -> layers.BatchNormalization:
+    return layers.BatchNormalization(
+        axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)
+
+
+def bn_relu(x, name: str):
+    """BatchNorm followed by ReLU; layers are named ``{name}_bn``/``{name}_relu``."""
+    x = batch_norm(f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def conv3x3(x, filters: int, *, strides: int = 1, use_bias: bool = False,
+            name: str):
+    """3x3 conv with PyTorch-style symmetric ``padding=1``."""
+    x = layers.ZeroPadding2D(padding=1, name=f"{name}_pad")(x)
+    return layers.Conv2D(
+        filters, 3, strides=strides, padding="valid", use_bias=use_bias,
+        kernel_initializer=torch_default_kernel_init(),
+        bias_initializer="zeros", name=name)(x)
+
+
+def conv1x1(x, filters: int, *, strides: int = 1, use_bias: bool = False,
+            name: str):
+    """1x1 (projection) conv, no padding."""
+    return layers.Conv2D(
+        filters, 1, strides=strides, padding="valid", use_bias=use_bias,
+        kernel_initializer=torch_default_kernel_init(),
+        bias_initializer="zeros", name=name)(x)
+
+
+def classification_head(x, num_classes: int, *, dropout: float = 0.0,
+                        extra_layer_units: int | None = None):
+    """Global average pool -> [dropout] -> [extra linear layer] -> logits.
+
+    * ``features``: ``GlobalAveragePooling2D`` output (the penultimate features).
+    * ``features_dropout``: ``Dropout(dropout)``, only when ``dropout > 0``.
+    * ``extra_layer``: ``Dense(extra_layer_units)`` with *no* activation, only
+      when ``extra_layer_units`` is given (the Table IV ablation: features ->
+      n_fine units -> n_coarse, purely linear as in the published code).
+    * ``logits``: ``Dense(num_classes)`` in float32 (no softmax), so the loss
+      stays numerically stable under mixed precision.
+    """
+    if num_classes is None or int(num_classes) < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if dropout < 0.0 or dropout >= 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    x = layers.GlobalAveragePooling2D(name="features")(x)
+    if dropout > 0.0:
+        x = layers.Dropout(dropout, name="features_dropout")(x)
+    if extra_layer_units is not None:
+        if int(extra_layer_units) < 1:
+            raise ValueError(
+                f"extra_layer_units must be a positive integer, got {extra_layer_units!r}")
+        x = layers.Dense(
+            int(extra_layer_units), activation=None,
+            kernel_initializer=torch_default_kernel_init(),
+            bias_initializer="zeros", name="extra_layer")(x)
+    return layers.Dense(
+        int(num_classes), activation=None,
+        kernel_initializer=torch_default_kernel_init(),
+        bias_initializer="zeros", dtype="float32", name="logits")(x)
