@@ -1,0 +1,114 @@
+"""Dataset registry: what each --dataset means, and `prepare()` that turns a config into data.
+
+`prepare` resolves the hierarchy, loads both splits through the right source, applies the
+training fraction and label noise (numpy, once, before the tf.data graph is built) and
+reports the counts they produced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+
+from lg_tf import hierarchy as hier_lib
+from lg_tf.data import embedded, pipeline, sources
+from lg_tf.data.sources import DataError, Split
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    default_hierarchy: str      # '' = must be given (or comes from the folder tree)
+    image_size: int
+    augment: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+DATASETS = {
+    "embedded": DatasetInfo("shapes", 32, "cifar", embedded.MEAN, embedded.STD),
+    "cifar10": DatasetInfo("cifar10", 32, "cifar", (0.4914, 0.4822, 0.4465),
+                           (0.2023, 0.1994, 0.2010)),
+    "cifar100": DatasetInfo("cifar100", 32, "cifar", (0.5071, 0.4867, 0.4408),
+                            (0.2675, 0.2565, 0.2761)),
+    "imagenet2012": DatasetInfo("", 224, "imagenet", IMAGENET_MEAN, IMAGENET_STD),
+    "folder": DatasetInfo("", 32, "cifar", IMAGENET_MEAN, IMAGENET_STD),
+}
+
+
+@dataclasses.dataclass
+class Data:
+    hierarchy: hier_lib.Hierarchy
+    spec: pipeline.ImageSpec
+    train: Split
+    test: Split
+    stats: dict
+
+
+def resolve_hierarchy(cfg) -> hier_lib.Hierarchy:
+    if cfg.coarse_zero:
+        return hier_lib.from_digit_string(cfg.coarse_zero)
+    if cfg.hierarchy_file:
+        return hier_lib.from_file(cfg.hierarchy_file)
+    name = cfg.hierarchy or DATASETS[cfg.dataset].default_hierarchy
+    if name:
+        return hier_lib.named(name)
+    if cfg.dataset == "folder":
+        return hier_lib.from_folder_tree(sources.folder_tree_root(_folder_root(cfg)))
+    raise DataError(f"--dataset={cfg.dataset} needs a hierarchy: pass --hierarchy "
+                    "(e.g. imagenet_dog_cat) or --hierarchy_file")
+
+
+def image_spec(cfg) -> pipeline.ImageSpec:
+    info = DATASETS[cfg.dataset]
+    size = cfg.image_size or info.image_size
+    augment = info.augment if cfg.dataset != "folder" else ("cifar" if size <= 64 else "imagenet")
+    return pipeline.ImageSpec(size, augment, info.mean, info.std)
+
+
+def _folder_root(cfg) -> str:
+    if not cfg.data_dir:
+        raise DataError("--dataset=folder needs --data_dir pointing at the image folder root")
+    return cfg.data_dir
+
+
+def load_splits(cfg, h: hier_lib.Hierarchy) -> dict[str, Split]:
+    data_dir = cfg.data_dir or None
+    if cfg.dataset == "embedded":
+        return {s: sources.load_embedded(h, s, data_dir) for s in ("train", "test")}
+    if cfg.dataset in ("cifar10", "cifar100"):
+        return {s: sources.load_cifar(cfg.dataset, h, s, data_dir) for s in ("train", "test")}
+    if cfg.dataset == "imagenet2012":
+        return {s: sources.load_imagenet_tfds(h, s, data_dir) for s in ("train", "test")}
+    return sources.load_folder(_folder_root(cfg), h, cfg.holdout_fraction, cfg.seed)
+
+
+def prepare(cfg) -> Data:
+    h = resolve_hierarchy(cfg)
+    splits = load_splits(cfg, h)
+    train, test = splits["train"], splits["test"]
+    for name, split in splits.items():
+        if len(split) == 0:
+            raise DataError(f"the {name} split of --dataset={cfg.dataset} has no images of "
+                            f"hierarchy '{h.name}'")
+    kept = pipeline.fraction_indices(train.labels, cfg.train_fraction, cfg.seed)
+    train = train.take(kept)
+    labels, resampled, changed = pipeline.noisy_fine_labels(
+        train.labels, h.parent_array(), cfg.label_noise, cfg.seed)
+    train = Split(train.images, labels)
+    stats = {
+        "train_examples": len(train), "test_examples": len(test),
+        "train_examples_before_fraction": len(splits["train"]),
+        "train_fraction": cfg.train_fraction,
+        "label_noise": cfg.label_noise, "noise_resampled": resampled, "noise_changed": changed,
+        "train_per_fine_class": np.bincount(train.labels, minlength=h.num_fine).tolist(),
+    }
+    log.info("%s: train %d images (fraction %.2f of %d), test %d; label noise p=%.3f "
+             "resampled %d labels, %d changed", h.name, len(train), cfg.train_fraction,
+             len(splits["train"]), len(test), cfg.label_noise, resampled, changed)
+    return Data(h, image_spec(cfg), train, test, stats)

@@ -1,0 +1,331 @@
+"""Label hierarchies: fine class names, coarse class names and each fine class's parent.
+
+A `Hierarchy` is the one object every other module uses to go from fine to coarse. It
+comes from a named table (every dataset of the paper), a CIFAR-10 digit string (Table
+VI), a user's JSON/CSV file, or an image folder tree. Subset hierarchies (e.g.
+``cifar100_animals``) name only some of a dataset's classes; `source_to_fine` maps the
+dataset's own label ids onto the dense ids 0..num_fine-1 and drops the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+
+class HierarchyError(ValueError):
+    """A hierarchy that cannot be used; the message says what to fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Hierarchy:
+    name: str
+    fine_names: tuple[str, ...]
+    coarse_names: tuple[str, ...]
+    parent: tuple[int, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "fine_names", tuple(self.fine_names))
+        object.__setattr__(self, "coarse_names", tuple(self.coarse_names))
+        object.__setattr__(self, "parent", tuple(int(p) for p in self.parent))
+        _validate(self)
+
+    @property
+    def num_fine(self) -> int:
+        return len(self.fine_names)
+
+    @property
+    def num_coarse(self) -> int:
+        return len(self.coarse_names)
+
+    def parent_array(self) -> np.ndarray:
+        return np.asarray(self.parent, dtype=np.int32)
+
+    def children(self, coarse: int) -> list[int]:
+        return [f for f, p in enumerate(self.parent) if p == coarse]
+
+    def source_to_fine(self, source_names: Sequence[str]) -> np.ndarray:
+        """Dense fine id for each of a dataset's labels, -1 for labels outside this hierarchy."""
+        position = {n: i for i, n in enumerate(source_names)}
+        missing = [n for n in self.fine_names if n not in position]
+        if missing:
+            raise HierarchyError(
+                f"hierarchy '{self.name}' names {len(missing)} class(es) the dataset does not "
+                f"have (e.g. {missing[:3]}); the dataset's classes are: "
+                f"{', '.join(list(source_names)[:12])}{' ...' if len(source_names) > 12 else ''}")
+        table = np.full(len(source_names), -1, dtype=np.int32)
+        for fine, name in enumerate(self.fine_names):
+            table[position[name]] = fine
+        return table
+
+    def describe(self) -> str:
+        lines = [f"hierarchy '{self.name}': {self.num_fine} fine classes in {self.num_coarse} coarse classes"]
+        for c, coarse in enumerate(self.coarse_names):
+            kids = ", ".join(self.fine_names[f] for f in self.children(c))
+            lines.append(f"  {coarse}: {kids}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "fine_names": list(self.fine_names),
+                "coarse_names": list(self.coarse_names), "parent": list(self.parent)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "Hierarchy":
+        return cls(d["name"], d["fine_names"], d["coarse_names"], d["parent"])
+
+
+def _validate(h: Hierarchy) -> None:
+    if not h.fine_names:
+        raise HierarchyError(f"hierarchy '{h.name}' has no fine classes")
+    if len(h.parent) != len(h.fine_names):
+        raise HierarchyError(f"hierarchy '{h.name}': {len(h.fine_names)} fine classes but "
+                             f"{len(h.parent)} parents; give exactly one parent per fine class")
+    for kind, names in (("fine", h.fine_names), ("coarse", h.coarse_names)):
+        seen = set()
+        for n in names:
+            if not isinstance(n, str) or not n.strip():
+                raise HierarchyError(f"hierarchy '{h.name}' has an empty {kind} class name")
+            if n in seen:
+                raise HierarchyError(f"hierarchy '{h.name}' lists {kind} class '{n}' twice")
+            seen.add(n)
+    bad = [p for p in h.parent if not 0 <= p < len(h.coarse_names)]
+    if bad:
+        raise HierarchyError(f"hierarchy '{h.name}' has parent index {bad[0]} outside "
+                             f"0..{len(h.coarse_names) - 1}")
+    empty = [c for i, c in enumerate(h.coarse_names) if i not in set(h.parent)]
+    if empty:
+        raise HierarchyError(f"hierarchy '{h.name}': coarse class '{empty[0]}' has no fine "
+                             "class; remove it or give it members")
+
+
+def from_groups(name: str, groups: Sequence[tuple[str, Sequence[str]]],
+                fine_order: Sequence[str] | None = None) -> Hierarchy:
+    """Builds a hierarchy from (coarse, [fine, ...]) groups.
+
+    Fine ids follow `fine_order` when given (a dataset's own label order, so subsets keep
+    ascending source ids), else the order of the groups.
+    """
+    parent_of = {}
+    for c, (_, fines) in enumerate(groups):
+        for f in fines:
+            if f in parent_of:
+                raise HierarchyError(f"hierarchy '{name}' puts fine class '{f}' in two coarse classes")
+            parent_of[f] = c
+    fine = [f for f in fine_order if f in parent_of] if fine_order else list(parent_of)
+    return Hierarchy(name, fine, [c for c, _ in groups], [parent_of[f] for f in fine])
+
+
+# --------------------------------------------------------------------------- CIFAR tables
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+
+# CIFAR-100 fine classes in the dataset's label order (TFDS `label`).
+CIFAR100_FINE = (
+    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle",
+    "bottle", "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle",
+    "caterpillar", "cattle", "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch",
+    "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish", "forest", "fox",
+    "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion",
+    "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain", "mouse", "mushroom",
+    "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
+    "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road",
+    "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake",
+    "spider", "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank",
+    "telephone", "television", "tiger", "tractor", "train", "trout", "tulip", "turtle",
+    "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm")
+
+# The 20 superclasses in the dataset's `coarse_label` order, with their 5 members each.
+CIFAR100_SUPERCLASSES = (
+    ("aquatic_mammals", ("beaver", "dolphin", "otter", "seal", "whale")),
+    ("fish", ("aquarium_fish", "flatfish", "ray", "shark", "trout")),
+    ("flowers", ("orchid", "poppy", "rose", "sunflower", "tulip")),
+    ("food_containers", ("bottle", "bowl", "can", "cup", "plate")),
+    ("fruit_and_vegetables", ("apple", "mushroom", "orange", "pear", "sweet_pepper")),
+    ("household_electrical_devices", ("clock", "keyboard", "lamp", "telephone", "television")),
+    ("household_furniture", ("bed", "chair", "couch", "table", "wardrobe")),
+    ("insects", ("bee", "beetle", "butterfly", "caterpillar", "cockroach")),
+    ("large_carnivores", ("bear", "leopard", "lion", "tiger", "wolf")),
+    ("large_man-made_outdoor_things", ("bridge", "castle", "house", "road", "skyscraper")),
+    ("large_natural_outdoor_scenes", ("cloud", "forest", "mountain", "plain", "sea")),
+    ("large_omnivores_and_herbivores", ("camel", "cattle", "chimpanzee", "elephant", "kangaroo")),
+    ("medium_mammals", ("fox", "porcupine", "possum", "raccoon", "skunk")),
+    ("non-insect_invertebrates", ("crab", "lobster", "snail", "spider", "worm")),
+    ("people", ("baby", "boy", "girl", "man", "woman")),
+    ("reptiles", ("crocodile", "dinosaur", "lizard", "snake", "turtle")),
+    ("small_mammals", ("hamster", "mouse", "rabbit", "shrew", "squirrel")),
+    ("trees", ("maple_tree", "oak_tree", "palm_tree", "pine_tree", "willow_tree")),
+    ("vehicles_1", ("bicycle", "bus", "motorcycle", "pickup_truck", "train")),
+    ("vehicles_2", ("lawn_mower", "rocket", "streetcar", "tank", "tractor")),
+)
+
+_CIFAR100_5 = ("aquatic_mammals", "large_carnivores", "large_omnivores_and_herbivores",
+               "medium_mammals", "small_mammals")
+_CIFAR100_10 = _CIFAR100_5 + ("fish", "insects", "non-insect_invertebrates", "people", "reptiles")
+_CIFAR100_15 = _CIFAR100_10 + ("flowers", "fruit_and_vegetables", "trees", "vehicles_1",
+                               "vehicles_2")
+
+# ImageNet subsets (wnids; display names in IMAGENET_NAMES).
+IMAGENET_DOG_CAT = (
+    ("dog", ("n02085620", "n02085936", "n02086079", "n02086910", "n02088238")),
+    ("cat", ("n02123045", "n02123159", "n02123394", "n02123597", "n02124075")),
+)
+IMAGENET_FRUIT_VEG = (
+    ("fruit", ("n07745940", "n07747607", "n07749582", "n07753113", "n07753275", "n07753592",
+               "n07754684", "n07760859")),
+    ("vegetable", ("n07714571", "n07714990", "n07715103", "n07716358", "n07717556",
+                   "n07718472", "n07718747", "n07720875", "n07734744")),
+)
+IMAGENET_NAMES = {
+    "n02085620": "Chihuahua", "n02085936": "Maltese", "n02086079": "Pekinese",
+    "n02086910": "papillon", "n02088238": "basset", "n02123045": "tabby",
+    "n02123159": "tiger cat", "n02123394": "Persian", "n02123597": "Siamese",
+    "n02124075": "Egyptian cat", "n07745940": "strawberry", "n07747607": "orange",
+    "n07749582": "lemon", "n07753113": "fig", "n07753275": "pineapple", "n07753592": "banana",
+    "n07754684": "jackfruit", "n07760859": "custard apple", "n07714571": "head cabbage",
+    "n07714990": "broccoli", "n07715103": "cauliflower", "n07716358": "zucchini",
+    "n07717556": "butternut squash", "n07718472": "cucumber", "n07718747": "artichoke",
+    "n07720875": "bell pepper", "n07734744": "mushroom",
+}
+
+CIFAR10_DEFAULT_COARSE_ZERO = "0189"  # vehicles {plane, car, ship, truck} vs animals
+
+
+def cifar100_subset(name: str, coarse: Iterable[str]) -> Hierarchy:
+    keep = set(coarse)
+    groups = [g for g in CIFAR100_SUPERCLASSES if g[0] in keep]
+    return from_groups(name, groups, fine_order=CIFAR100_FINE)
+
+
+def from_digit_string(digits: str, name: str | None = None) -> Hierarchy:
+    """CIFAR-10 split where the listed class indices form coarse class 0 (Table VI)."""
+    digits = str(digits).strip()
+    if not digits or not digits.isdigit():
+        raise HierarchyError(f"--coarse_zero='{digits}' must be CIFAR-10 class digits 0-9, "
+                             "e.g. 0189 for plane, car, ship, truck")
+    if len(set(digits)) != len(digits):
+        raise HierarchyError(f"--coarse_zero='{digits}' repeats a digit; list each class once")
+    if len(digits) >= 10:
+        raise HierarchyError(f"--coarse_zero='{digits}' puts all 10 classes in coarse class 0; "
+                             "leave at least one class for coarse class 1")
+    zero = {int(d) for d in digits}
+    parent = [0 if i in zero else 1 for i in range(10)]
+    return Hierarchy(name or f"cifar10_{digits}", CIFAR10_CLASSES,
+                     (f"group_{''.join(sorted(digits))}", "rest"), parent)
+
+
+def _embedded() -> Hierarchy:
+    from lg_tf.data import embedded
+    return Hierarchy("shapes", embedded.FINE_NAMES, embedded.COARSE_NAMES, embedded.PARENT)
+
+
+_NAMED = {
+    "cifar10": lambda: Hierarchy("cifar10", CIFAR10_CLASSES, ("vehicle", "animal"),
+                                 [0 if i in (0, 1, 8, 9) else 1 for i in range(10)]),
+    "cifar100": lambda: from_groups("cifar100", CIFAR100_SUPERCLASSES, fine_order=CIFAR100_FINE),
+    "cifar100_5": lambda: cifar100_subset("cifar100_5", _CIFAR100_5),
+    "cifar100_animals": lambda: cifar100_subset("cifar100_animals", _CIFAR100_10),
+    "cifar100_15": lambda: cifar100_subset("cifar100_15", _CIFAR100_15),
+    "imagenet_dog_cat": lambda: from_groups("imagenet_dog_cat", IMAGENET_DOG_CAT),
+    "imagenet_fruit_veg": lambda: from_groups("imagenet_fruit_veg", IMAGENET_FRUIT_VEG),
+    "shapes": _embedded,
+}
+NAMED_HIERARCHIES = tuple(_NAMED)
+
+
+def named(name: str) -> Hierarchy:
+    try:
+        return _NAMED[name]()
+    except KeyError:
+        raise HierarchyError(f"unknown hierarchy '{name}'; choose one of: "
+                             f"{', '.join(NAMED_HIERARCHIES)}") from None
+
+
+# --------------------------------------------------------------------------- user files
+
+def from_file(path: str) -> Hierarchy:
+    """Reads fine -> coarse pairs from JSON ({"fine": "coarse", ...}) or CSV (fine,coarse rows)."""
+    if not os.path.isfile(path):
+        raise HierarchyError(f"hierarchy file '{path}' does not exist")
+    name = os.path.splitext(os.path.basename(path))[0]
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    pairs = _pairs_from_json(path, text) if path.lower().endswith(".json") else _pairs_from_csv(path, text)
+    if not pairs:
+        raise HierarchyError(f"hierarchy file '{path}' lists no classes")
+    parent_names: dict[str, str] = {}
+    for line, (fine, coarse) in pairs:
+        if not fine or not coarse:
+            raise HierarchyError(f"hierarchy file '{path}', entry {line}: both a fine and a "
+                                 "coarse name are needed")
+        if fine in parent_names:
+            raise HierarchyError(f"hierarchy file '{path}' lists fine class '{fine}' twice "
+                                 f"(entry {line}); each fine class needs exactly one parent")
+        parent_names[fine] = coarse
+    coarse_names = list(dict.fromkeys(parent_names.values()))
+    return Hierarchy(name, list(parent_names), coarse_names,
+                     [coarse_names.index(c) for c in parent_names.values()])
+
+
+def _pairs_from_json(path: str, text: str) -> list[tuple[int, tuple[str, str]]]:
+    try:
+        items = json.loads(text, object_pairs_hook=list)
+    except json.JSONDecodeError as e:
+        raise HierarchyError(f"hierarchy file '{path}' is not valid JSON ({e.msg} at line "
+                             f"{e.lineno}); write an object like {{\"cat\": \"animal\"}}") from None
+    if not isinstance(items, list) or not all(isinstance(p, tuple) or isinstance(p, list) for p in items):
+        raise HierarchyError(f"hierarchy file '{path}' must hold one JSON object mapping each "
+                             "fine class name to its coarse class name")
+    pairs = []
+    for i, (fine, coarse) in enumerate(items, 1):
+        if not isinstance(coarse, str):
+            raise HierarchyError(f"hierarchy file '{path}': the coarse class of '{fine}' must be "
+                                 f"a string, not {type(coarse).__name__}")
+        pairs.append((i, (fine.strip(), coarse.strip())))
+    return pairs
+
+
+def _pairs_from_csv(path: str, text: str) -> list[tuple[int, tuple[str, str]]]:
+    rows = [(i, r) for i, r in enumerate(csv.reader(text.splitlines()), 1)
+            if r and any(c.strip() for c in r) and not r[0].lstrip().startswith("#")]
+    if rows and [c.strip().lower() for c in rows[0][1]] == ["fine", "coarse"]:
+        rows = rows[1:]
+    pairs = []
+    for i, r in rows:
+        if len(r) != 2:
+            raise HierarchyError(f"hierarchy file '{path}', line {i}: expected 2 columns "
+                                 f"'fine,coarse', found {len(r)}")
+        pairs.append((i, (r[0].strip(), r[1].strip())))
+    return pairs
+
+
+# --------------------------------------------------------------------------- folder trees
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+
+
+def from_folder_tree(root: str) -> Hierarchy:
+    """root/<coarse>/<fine>/<images>: coarse and fine classes are the sorted folder names."""
+    if not os.path.isdir(root):
+        raise HierarchyError(f"image folder '{root}' does not exist")
+    groups = []
+    for coarse in sorted(_subdirs(root)):
+        fines = sorted(_subdirs(os.path.join(root, coarse)))
+        if not fines:
+            raise HierarchyError(f"folder '{os.path.join(root, coarse)}' has no fine-class "
+                                 "subfolders; the layout is root/<coarse>/<fine>/<images>")
+        groups.append((coarse, fines))
+    if not groups:
+        raise HierarchyError(f"folder '{root}' has no class subfolders; the layout is "
+                             "root/<coarse>/<fine>/<images>")
+    return from_groups(os.path.basename(os.path.normpath(root)), groups)
+
+
+def _subdirs(path: str) -> list[str]:
+    return [d for d in os.listdir(path)
+            if os.path.isdir(os.path.join(path, d)) and not d.startswith(".")]
