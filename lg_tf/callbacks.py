@@ -1,0 +1,159 @@
+"""Callbacks: checkpoint/resume, TensorBoard scalars + HParams, results.json, progress lines.
+
+Metric names follow one convention everywhere (TensorBoard tags and results.json keys):
+`train/<metric>`, `test/<metric>`, `train_eval/<metric>`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+
+import keras
+import tensorflow as tf
+
+log = logging.getLogger("lg_tf")
+
+
+def tagged(logs: dict) -> dict:
+    """Keras log names -> split-prefixed tags (`val_loss` -> `test/loss`, `loss` -> `train/loss`)."""
+    out = {}
+    for key, value in logs.items():
+        if "/" in key:
+            out[key] = value
+        elif key.startswith("val_"):
+            out["test/" + key[4:]] = value
+        else:
+            out["train/" + key] = value
+    return out
+
+
+def write_json_atomic(path: str, payload) -> None:
+    """Write to a temp file in the same folder, then rename: a kill never leaves half a file."""
+    folder = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2, default=float)
+    os.replace(tmp, path)
+
+
+def current_lr(model) -> float:
+    opt = model.optimizer
+    lr = opt.learning_rate
+    return float(keras.ops.convert_to_numpy(lr))
+
+
+class Checkpointer:
+    """tf.train.Checkpoint of model + optimizer, one numbered checkpoint per finished epoch.
+
+    TensorFlow writes the data files under temporary names and updates the `checkpoint`
+    index last, so a kill mid-write leaves the previous checkpoint readable.
+    """
+
+    def __init__(self, directory: str, model, max_to_keep: int = 3):
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep)
+
+    @property
+    def latest_epoch(self) -> int:
+        path = self.manager.latest_checkpoint
+        return int(path.rsplit("-", 1)[1]) if path else 0
+
+    def restore(self) -> int:
+        """Restores the last finished epoch's state; returns that epoch (0 = fresh start)."""
+        path = self.manager.latest_checkpoint
+        if path:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        return self.latest_epoch
+
+    def save(self, epoch: int) -> str:
+        return self.manager.save(checkpoint_number=epoch)
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """Saves the checkpoint, the epoch's metrics (results.json) and TensorBoard scalars.
+
+    One callback so that the three always agree on which epochs finished: the checkpoint
+    is written first, then the record of it.
+    """
+
+    def __init__(self, checkpointer: Checkpointer, results, writer, images_per_epoch: int):
+        super().__init__()
+        self.checkpointer, self.results, self.writer = checkpointer, results, writer
+        self.images_per_epoch = images_per_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self._lr = current_lr(self.model)  # the rate this epoch trains with
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._start
+        scalars = {k: float(v) for k, v in tagged(logs or {}).items()
+                   if not hasattr(v, "shape") or not getattr(v, "shape", ())}
+        scalars["train/learning_rate"] = self._lr
+        scalars["train/images_per_second"] = self.images_per_epoch / seconds
+        self.checkpointer.save(epoch + 1)
+        self.results.add_epoch(epoch + 1, scalars, seconds)
+        with self.writer.as_default(step=epoch + 1):
+            for tag, value in scalars.items():
+                tf.summary.scalar(tag, value)
+        self.writer.flush()
+        log.info("epoch %d/%d  %.1fs  %.1f img/s  %s", epoch + 1, self.params["epochs"], seconds,
+                 scalars["train/images_per_second"], _short(scalars))
+
+
+def _short(scalars: dict) -> str:
+    keys = ("train/loss", "train/coarse_accuracy", "train/fine_accuracy", "test/loss",
+            "test/coarse_accuracy", "test/fine_accuracy", "train_eval/coarse_accuracy",
+            "test/acr", "train/learning_rate")
+    return "  ".join(f"{k} {scalars[k]:.4g}" for k in keys if k in scalars)
+
+
+class TrainSplitEval(keras.callbacks.Callback):
+    """Evaluates the un-augmented training split at each epoch end (the paper's train accuracy)."""
+
+    def __init__(self, dataset, steps=None):
+        super().__init__()
+        self.dataset, self.steps = dataset, steps
+
+    def on_epoch_end(self, epoch, logs=None):
+        result = self.model.evaluate(self.dataset, steps=self.steps, verbose=0, return_dict=True)
+        for key, value in result.items():
+            logs[f"train_eval/{key}"] = value
+
+
+class StepProgress(keras.callbacks.Callback):
+    """A line every `every_s` seconds inside long epochs, so a person sees it is moving.
+
+    Reads the logs (a host sync) only when a line is due, never every step.
+    """
+
+    def __init__(self, every_s: float = 30.0):
+        super().__init__()
+        self.every_s = every_s
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._t0 = epoch, time.perf_counter()
+        self._last = self._t0
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if now - self._last < self.every_s:
+            return
+        self._last = now
+        steps = self.params.get("steps") or 0
+        rate = (batch + 1) / (now - self._t0)
+        log.info("  epoch %d step %d/%d  %.2f steps/s  loss %.4g", self._epoch + 1, batch + 1,
+                 steps, rate, float((logs or {}).get("loss", float("nan"))))
+
+
+def hparams_summary(writer, config: dict) -> None:
+    """The run's flags in TensorBoard's HParams dashboard."""
+    from tensorboard.plugins.hparams import api as hp
+    clean = {k: (v if isinstance(v, (bool, int, float, str)) else str(v))
+             for k, v in config.items()}
+    with writer.as_default():
+        hp.hparams(clean)

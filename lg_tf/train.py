@@ -1,0 +1,41 @@
+"""Entry point: `python -m lg_tf.train --flagfile=flags/quickstart.cfg [--flag=value ...]`.
+
+Parses flags into a Config and calls train_lib; all the work lives there.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out of the log
+
+from absl import app, flags  # noqa: E402
+
+from lg_tf import cli, config as config_lib  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        cli.fail(f"unexpected argument(s) {' '.join(argv[1:])}; flags look like --name=value")
+    cli.setup_logging()
+    with cli.clean_errors():
+        cfg = config_lib.from_flags(FLAGS)
+        if not FLAGS.model_dir:
+            cli.fail("--model_dir is required: the folder for checkpoints, logs and results")
+        from lg_tf import train_lib
+        train_lib.configure_devices(cfg)
+        if FLAGS.export_only:
+            path = train_lib.export_only(cfg, FLAGS.model_dir)
+            print(f"SavedModel written to {path}")
+            return
+        results = train_lib.train_and_evaluate(cfg, FLAGS.model_dir)
+        cli.print_summary(results, FLAGS.model_dir)
+
+
+def run():
+    config_lib.define_flags()
+    app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+    run()
