@@ -1,0 +1,64 @@
+"""Tests for lg_tf.benchmark (functionality only: no timing assertions)."""
+
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+
+from lg_tf import benchmark
+
+
+def test_import_defines_no_flags():
+    for name in ("num_examples", "epochs", "batch_size"):
+        assert name not in flags.FLAGS
+
+
+def test_pipeline_benchmark_tiny():
+    lines = []
+    rate = benchmark.pipeline_benchmark(batch_size=16, epochs=3, num_examples=80, seed=1,
+                                        out=lines.append)
+    assert isinstance(rate, float) and rate > 0
+    assert len(lines) == 1 + 3 + 2  # header, one line per epoch, median, verdict
+    assert lines[1].startswith("epoch 1/3: 80 images") and "warm-up" in lines[1]
+    assert lines[3].startswith("epoch 3/3: 80 images") and "warm-up" not in lines[3]
+    assert lines[4].startswith("median over epochs 2-3: ")
+    assert lines[-1].startswith("verdict: ") and "50,000 images/s target" in lines[-1]
+
+
+def test_synthetic_cifar():
+    split = benchmark.synthetic_cifar(12, seed=3)
+    assert split.images.shape == (12, 32, 32, 3) and split.images.dtype.name == "uint8"
+    assert split.labels.dtype.name == "int32" and split.labels.max() < 10
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(epochs=1), "at least 2"),
+    (dict(batch_size=0), "positive"),
+    (dict(batch_size=32, num_examples=16), "at least --batch_size"),
+])
+def test_pipeline_benchmark_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        benchmark.pipeline_benchmark(**{"epochs": 2, "num_examples": 64, **kwargs})
+
+
+def test_subcommands_registry():
+    assert "pipeline" in benchmark.SUBCOMMANDS
+    assert benchmark._subcommand_name(["prog", "--epochs=2", "pipeline"]) == "pipeline"
+    assert benchmark._subcommand_name(["prog", "--epochs=2"]) is None
+
+
+def test_cli_end_to_end():
+    proc = subprocess.run(
+        [sys.executable, "-m", "lg_tf.benchmark", "pipeline", "--batch_size=32", "--epochs=2",
+         "--num_examples=128"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "epoch 2/2: 128 images" in proc.stdout
+    assert "verdict:" in proc.stdout
+
+
+def test_cli_usage_errors():
+    proc = subprocess.run([sys.executable, "-m", "lg_tf.benchmark", "nope"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "subcommands:" in proc.stdout + proc.stderr
