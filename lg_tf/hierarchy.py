@@ -205,7 +205,7 @@ def cifar100_subset(name: str, coarse: Iterable[str]) -> Hierarchy:
 def from_digit_string(digits: str, name: str | None = None) -> Hierarchy:
     """CIFAR-10 split where the listed class indices form coarse class 0 (Table VI)."""
     digits = str(digits).strip()
-    if not digits or not digits.isdigit():
+    if not digits or not set(digits) <= set("0123456789"):
         raise HierarchyError(f"--coarse_zero='{digits}' must be CIFAR-10 class digits 0-9, "
                              "e.g. 0189 for plane, car, ship, truck")
     if len(set(digits)) != len(digits):
@@ -278,7 +278,9 @@ def _pairs_from_json(path: str, text: str) -> list[tuple[int, tuple[str, str]]]:
     except json.JSONDecodeError as e:
         raise HierarchyError(f"hierarchy file '{path}' is not valid JSON ({e.msg} at line "
                              f"{e.lineno}); write an object like {{\"cat\": \"animal\"}}") from None
-    if not isinstance(items, list) or not all(isinstance(p, tuple) or isinstance(p, list) for p in items):
+    # object_pairs_hook turns every JSON object into a list of (key, value) tuples, so a
+    # top-level object is a list of tuples and anything else (an array, a string) is not.
+    if not isinstance(items, list) or not all(isinstance(p, tuple) for p in items):
         raise HierarchyError(f"hierarchy file '{path}' must hold one JSON object mapping each "
                              "fine class name to its coarse class name")
     pairs = []
@@ -309,7 +311,7 @@ def _pairs_from_csv(path: str, text: str) -> list[tuple[int, tuple[str, str]]]:
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 
-def from_folder_tree(root: str) -> Hierarchy:
+def from_folder_tree(root: str, name: str | None = None) -> Hierarchy:
     """root/<coarse>/<fine>/<images>: coarse and fine classes are the sorted folder names."""
     if not os.path.isdir(root):
         raise HierarchyError(f"image folder '{root}' does not exist")
@@ -323,7 +325,7 @@ def from_folder_tree(root: str) -> Hierarchy:
     if not groups:
         raise HierarchyError(f"folder '{root}' has no class subfolders; the layout is "
                              "root/<coarse>/<fine>/<images>")
-    return from_groups(os.path.basename(os.path.normpath(root)), groups)
+    return from_groups(name or os.path.basename(os.path.normpath(root)), groups)
 
 
 def _subdirs(path: str) -> list[str]:

@@ -24,11 +24,13 @@ def main(argv):
             cli.fail("--model_dir is required: the folder for checkpoints, logs and results")
         from lg_tf import train_lib
         train_lib.configure_devices(cfg)
+        # Multi-worker collectives must be set up before TensorFlow runs any op.
+        strategy = train_lib.make_strategy(cfg)
         if FLAGS.export_only:
-            path = train_lib.export_only(cfg, FLAGS.model_dir)
+            path = train_lib.export_only(cfg, FLAGS.model_dir, strategy)
             print(f"SavedModel written to {path}")
             return
-        results = train_lib.train_and_evaluate(cfg, FLAGS.model_dir)
+        results = train_lib.train_and_evaluate(cfg, FLAGS.model_dir, strategy)
         cli.print_summary(results, FLAGS.model_dir)
 
 

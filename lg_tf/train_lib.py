@@ -13,10 +13,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lg_tf import analysis
 from lg_tf import callbacks as cb
 from lg_tf import config as config_lib
 from lg_tf import export as export_lib
-from lg_tf import metrics, models, optim
+from lg_tf import compat, metrics, models, optim
 from lg_tf.data import datasets, pipeline
 from lg_tf.results import Results
 
@@ -198,6 +199,10 @@ def build_run(cfg: config_lib.Config, model_dir: str, strategy=None) -> Run:
                             data.spec.size)
         compile_model(model, cfg, h, steps)
         model.optimizer.build(model.trainable_variables)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        compat.patch_multi_worker_reduce()
+        compat.build_before_fit(model, strategy, (data.spec.size, data.spec.size, 3),
+                                cfg.batch_size)
     checkpointer = cb.Checkpointer(os.path.join(out_dir, "checkpoints"), model)
     resume = checkpointer.latest_epoch
     train_ds = pipeline.make_dataset(data.train, data.spec, training=True,
@@ -240,6 +245,13 @@ def train_and_evaluate(cfg: config_lib.Config, model_dir: str, strategy=None) ->
                   callbacks=callbacks, shuffle=False, verbose=0)
     final = evaluate(run)
     trained = time.perf_counter() - start
+    # --- analysis (issue 4): confusion matrix, ACR + breakdown, projector (lg_tf/analysis.py)
+    if _is_chief(run.strategy):
+        extra = analysis.final_analysis(run, model_dir, writer)
+        if "acr_breakdown" in extra:
+            results.set("acr_breakdown", extra.pop("acr_breakdown"))
+        final.update({k: v for k, v in extra.items() if v is not None})
+    # --- end analysis
     log.info("final: %s", "  ".join(f"{k} {v:.4f}" for k, v in final.items()
                                     if isinstance(v, float)))
     export_dir = cfg.export_dir or os.path.join(model_dir, "export")
@@ -265,6 +277,13 @@ def _callbacks(run: Run, results: Results, writer) -> list:
             monitor="val_loss" if run.cfg.eval_every == 1 else "loss", factor=run.cfg.lr_decay,
             patience=run.cfg.plateau_patience, verbose=0))
     out.append(cb.StepProgress())
+    # --- analysis (issue 4): ACR every --acr_every epochs; before EpochEnd, which logs it
+    if run.cfg.acr_every > 0 and run.fine:
+        out.append(analysis.ACRCallback(run.test_ds, run.data.hierarchy, run.strategy, writer,
+                                        run.cfg.acr_every, steps=run.cfg.eval_steps or None))
+    elif run.cfg.acr_every > 0:
+        log.info("--acr_every=%d ignored: %s", run.cfg.acr_every, analysis.ACR_NEEDS_FINE)
+    # --- end analysis
     out.append(cb.EpochEnd(run.checkpointer, results, writer,
                            run.steps_per_epoch * run.cfg.batch_size))
     return out
@@ -281,9 +300,9 @@ def _mean_rate(epochs: list) -> float | None:
     return float(np.mean(rates)) if rates else None
 
 
-def export_only(cfg: config_lib.Config, model_dir: str) -> str:
+def export_only(cfg: config_lib.Config, model_dir: str, strategy=None) -> str:
     """Rebuilds the model, restores model_dir's last checkpoint and writes the SavedModel."""
-    run = build_run(cfg, model_dir)
+    run = build_run(cfg, model_dir, strategy)
     if not run.checkpointer.restore():
         raise RunError(f"no checkpoint in {os.path.join(model_dir, 'checkpoints')}; train "
                        "first (same flags, without --export_only)")

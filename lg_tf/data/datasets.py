@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 
 import numpy as np
 
@@ -59,7 +60,9 @@ def resolve_hierarchy(cfg) -> hier_lib.Hierarchy:
     if name:
         return hier_lib.named(name)
     if cfg.dataset == "folder":
-        return hier_lib.from_folder_tree(sources.folder_tree_root(_folder_root(cfg)))
+        root = _folder_root(cfg)
+        return hier_lib.from_folder_tree(sources.folder_tree_root(root),
+                                         name=os.path.basename(os.path.normpath(root)))
     raise DataError(f"--dataset={cfg.dataset} needs a hierarchy: pass --hierarchy "
                     "(e.g. imagenet_dog_cat) or --hierarchy_file")
 
@@ -98,6 +101,10 @@ def prepare(cfg) -> Data:
                             f"hierarchy '{h.name}'")
     kept = pipeline.fraction_indices(train.labels, cfg.train_fraction, cfg.seed)
     train = train.take(kept)
+    if len(train) == 0:
+        raise DataError(f"--train_fraction={cfg.train_fraction} keeps no training image "
+                        f"(the largest class has {np.bincount(splits['train'].labels).max()}); "
+                        "raise it")
     labels, resampled, changed = pipeline.noisy_fine_labels(
         train.labels, h.parent_array(), cfg.label_noise, cfg.seed)
     train = Split(train.images, labels)

@@ -54,12 +54,14 @@ def _prepare_builder(name: str, data_dir: str | None):
     if builder.is_prepared():
         return builder
     host = _DOWNLOAD_HOSTS.get(name)
-    if host and not _resolves(host):
+    manual = os.path.join(data_dir or os.path.expanduser("~/tensorflow_datasets"),
+                          "downloads", "manual")
+    has_manual = os.path.isdir(manual) and bool(os.listdir(manual))
+    if host and not has_manual and not _resolves(host):
         raise DataError(
             f"TFDS dataset '{name}' is not prepared in --data_dir={where} and this machine "
             f"cannot reach {host} to download it; run `tfds build {name} --data_dir=DIR` on a "
-            f"machine with network and copy DIR here, or put the archive in "
-            f"{os.path.join(data_dir or '~/tensorflow_datasets', 'downloads', 'manual')}.")
+            f"machine with network and copy DIR here, or put the archive in {manual}.")
     try:
         builder.download_and_prepare()
     except Exception as e:  # TFDS raises many types (ConnectionError, AssertionError, ...)
