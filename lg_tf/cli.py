@@ -16,14 +16,36 @@ def fail(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
-def parse_flags(argv):
-    """absl's parser, but a bad flag or flagfile ends in one sentence instead of usage + FATAL."""
+def parse_flags(argv, groups: dict | None = None, usage: str = ""):
+    """absl's parser, but a bad flag or flagfile ends in one sentence instead of usage + FATAL.
+
+    `--help` prints the flags grouped by purpose (`groups`: {group: {flag: help}});
+    `--helpfull` keeps absl's complete listing.
+    """
+    if groups and any(a in ("--help", "-h", "--helpshort", "-?") for a in argv[1:]):
+        print(grouped_help(groups, usage))
+        sys.exit(0)
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
         fail(f"{e}; see --helpfull for the flags")
     except OSError as e:  # a --flagfile that cannot be read
         fail(f"cannot read flagfile {getattr(e, 'filename', '')!r} ({e.strerror})")
+
+
+def grouped_help(groups: dict, usage: str) -> str:
+    lines = [usage.strip(), ""] if usage else []
+    for group, helps in groups.items():
+        lines.append(f"{group}:")
+        for name, text in helps.items():
+            default = flags.FLAGS[name].default
+            if isinstance(default, list):
+                default = ",".join(map(str, default))
+            lines.append(f"  --{name:<18} {text} (default: {default!r})")
+        lines.append("")
+    lines.append("Flagfiles: --flagfile=flags/<dataset>.cfg, later flags override earlier ones. "
+                 "--helpfull lists every flag, absl's included.")
+    return "\n".join(lines)
 
 
 def setup_logging() -> None:

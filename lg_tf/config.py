@@ -152,7 +152,7 @@ def _fail(message: str):
 
 # --------------------------------------------------------------------------- absl flags
 
-_HELP = {
+HELP = {
     "Data": {
         "dataset": "Image source: " + ", ".join(datasets.DATASETS) + ".",
         "hierarchy": "Named fine->coarse hierarchy (default: the dataset's own), one of "
@@ -198,6 +198,8 @@ _HELP = {
         "acr_every": "Compute ACR on the test split every N epochs of a fine run (0: end only).",
     },
     "System": {
+        "model_dir": "Where checkpoints, TensorBoard logs, results.json and the export go.",
+        "export_only": "Export a SavedModel from model_dir's last checkpoint and exit.",
         "export_dir": "SavedModel directory (default: <model_dir>/export).",
         "strategy": "auto (multi-worker from TF_CONFIG, else mirrored), mirrored, "
                     "multi_worker, one_device.",
@@ -209,26 +211,29 @@ _HELP = {
 }
 
 
-def define_flags() -> None:
+def define_flags(flag_values=flags.FLAGS) -> None:
     """Defines one flag per Config field (called by the entry point, never at import)."""
     defaults = Config()
-    for group, helps in _HELP.items():
+    extra = {"model_dir": "", "export_only": False}  # run-level, not part of Config
+    for group, helps in HELP.items():
         for name, text in helps.items():
-            value = getattr(defaults, name)
-            text = f"[{group}] {text}"
+            value = extra[name] if name in extra else getattr(defaults, name)
+            module = f"lg_tf {group.lower()} flags"  # groups --helpfull by purpose
             if isinstance(value, bool):
-                flags.DEFINE_bool(name, value, text)
+                flags.DEFINE_bool(name, value, text, module_name=module,
+                                  flag_values=flag_values)
             elif isinstance(value, int):
-                flags.DEFINE_integer(name, value, text)
+                flags.DEFINE_integer(name, value, text, module_name=module,
+                                  flag_values=flag_values)
             elif isinstance(value, float):
-                flags.DEFINE_float(name, value, text)
+                flags.DEFINE_float(name, value, text, module_name=module,
+                                  flag_values=flag_values)
             elif isinstance(value, tuple):
-                flags.DEFINE_list(name, [str(v) for v in value], text)
+                flags.DEFINE_list(name, [str(v) for v in value], text, module_name=module,
+                                  flag_values=flag_values)
             else:
-                flags.DEFINE_string(name, value, text)
-    flags.DEFINE_string("model_dir", "", "[System] Where checkpoints, logs and results go.")
-    flags.DEFINE_bool("export_only", False, "[System] Export a SavedModel from model_dir's "
-                      "last checkpoint and exit.")
+                flags.DEFINE_string(name, value, text, module_name=module,
+                                  flag_values=flag_values)
 
 
 def from_flags(values) -> Config:

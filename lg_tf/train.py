@@ -1,7 +1,8 @@
-"""Entry point: `python -m lg_tf.train --flagfile=flags/quickstart.cfg [--flag=value ...]`.
+"""Train a classifier on fine or coarse labels and report coarse accuracy.
 
-Parses flags into a Config and calls train_lib; all the work lives there.
+usage: python -m lg_tf.train --flagfile=flags/quickstart.cfg [--flag=value ...]
 """
+# Thin entry point: parses flags into a Config and calls train_lib, where the work lives.
 
 import os
 
@@ -36,7 +37,7 @@ def main(argv):
 
 def run():
     config_lib.define_flags()
-    app.run(main, flags_parser=cli.parse_flags)
+    app.run(main, flags_parser=lambda argv: cli.parse_flags(argv, config_lib.HELP, __doc__))
 
 
 if __name__ == "__main__":
