@@ -17,6 +17,8 @@ from lg_tf import train_lib
 def _scalar_tags(logdir):
     tags = {}
     for name in os.listdir(logdir):
+        if not name.startswith("events"):  # e.g. the projector/ run folder (lg_tf.analysis)
+            continue
         for event in tf.compat.v1.train.summary_iterator(os.path.join(logdir, name)):
             for v in event.summary.value:
                 tags.setdefault(v.tag, []).append(event.step)

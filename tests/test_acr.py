@@ -1,0 +1,152 @@
+"""ACR on hand-built confusion matrices (answers worked out by hand below), the streaming
+confusion pass on 2 replicas against numpy, and the confusion figure."""
+
+from fractions import Fraction as F
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lg_tf import analysis, metrics
+from lg_tf.hierarchy import Hierarchy
+
+# 4 fine classes a, b | c, d in 2 coarse classes X = {a, b}, Y = {c, d}.
+PARENT = [0, 0, 1, 1]
+NAMES = ["X", "Y"]
+C = np.array([[8, 2, 0, 0],    # rows: true class, columns: predicted class
+              [2, 6, 2, 0],
+              [0, 0, 9, 1],
+              [1, 0, 3, 6]])
+
+
+def test_acr_column_normalised_by_hand():
+    # 1. column sums: 8+2+0+1 = 11, 2+6+0+0 = 8, 0+2+9+3 = 14, 0+0+1+6 = 7
+    # 2. N[i, j] = C[i, j] / colsum[j]; the off-diagonal entries:
+    #    N01 = 2/8   N10 = 2/11 | N02 = 0   N20 = 0 | N03 = 0  N30 = 1/11
+    #    N12 = 2/14  N21 = 0    | N13 = 0   N31 = 0 | N23 = 1/7  N32 = 3/14
+    # 3. S = (N + N^T) / 2 over the pairs i < j:
+    s01 = (F(2, 8) + F(2, 11)) / 2    # same parent  = 19/88
+    s23 = (F(1, 7) + F(3, 14)) / 2    # same parent  = 5/28
+    s02 = (F(0) + F(0)) / 2           # different    = 0
+    s03 = (F(0) + F(1, 11)) / 2       # different    = 1/22
+    s12 = (F(2, 14) + F(0)) / 2       # different    = 1/14
+    s13 = (F(0) + F(0)) / 2           # different    = 0
+    # 4. means and ratio
+    intra = (s01 + s23) / 2                 # 243/1232
+    inter = (s02 + s03 + s12 + s13) / 4     # 9/308
+    assert (intra, inter) == (F(243, 1232), F(9, 308))
+    assert inter / intra == F(4, 27)
+
+    result = metrics.acr(C, PARENT, NAMES)
+    assert result.value == pytest.approx(4 / 27, rel=1e-12)
+    assert result.intra == pytest.approx(243 / 1232, rel=1e-12)
+    assert result.inter == pytest.approx(9 / 308, rel=1e-12)
+    assert result.reason == "" and result.normalization == "column"
+    # breakdown: X's only sibling pair is (a, b); Y's is (c, d); both see the same 4
+    # cross pairs, so their inter is the overall inter.
+    assert result.per_coarse["X"]["intra"] == pytest.approx(19 / 88, rel=1e-12)
+    assert result.per_coarse["Y"]["intra"] == pytest.approx(5 / 28, rel=1e-12)
+    for name in NAMES:
+        assert result.per_coarse[name]["inter"] == pytest.approx(9 / 308, rel=1e-12)
+
+
+def test_acr_row_normalised_by_hand():
+    # every row of C sums to 10, so N = C / 10
+    s01 = (F(2, 10) + F(2, 10)) / 2  # 1/5
+    s23 = (F(1, 10) + F(3, 10)) / 2  # 1/5
+    s03 = (F(0) + F(1, 10)) / 2      # 1/20
+    s12 = (F(2, 10) + F(0)) / 2      # 1/10   (s02 = s13 = 0)
+    intra, inter = (s01 + s23) / 2, (0 + s03 + s12 + 0) / 4
+    assert inter / intra == F(3, 16)
+    result = metrics.acr(C, PARENT, NAMES, normalization="row")
+    assert result.value == pytest.approx(3 / 16, rel=1e-12)
+    assert (result.intra, result.inter) == (pytest.approx(1 / 5), pytest.approx(3 / 80))
+    assert result.normalization == "row"
+    with pytest.raises(ValueError, match="normalization"):
+        metrics.acr(C, PARENT, NAMES, normalization="both")
+
+
+def test_acr_undefined_single_fine_class_in_a_coarse_class():
+    c = np.array([[5, 1, 0], [1, 5, 1], [0, 1, 5]])
+    result = metrics.acr(c, [0, 0, 1], ["pair", "alone"])
+    assert result.value is None and result.intra is None
+    assert "alone" in result.reason and "single fine class" in result.reason
+    assert result.per_coarse["alone"]["intra"] is None
+    assert analysis.acr_scalars(result) == {"test/acr_inter": pytest.approx(result.inter)}
+
+
+def test_acr_undefined_when_siblings_are_never_confused():
+    c = np.array([[5, 0, 1, 0], [0, 5, 0, 0], [0, 0, 5, 0], [0, 0, 0, 5]])
+    result = metrics.acr(c, PARENT, NAMES)
+    assert result.value is None and result.intra == 0 and result.inter > 0
+    assert "intra" in result.reason
+    assert "test/acr" not in analysis.acr_scalars(result)
+
+
+def test_acr_undefined_with_a_single_coarse_class():
+    c = np.array([[5, 1, 0], [1, 5, 1], [0, 1, 5]])
+    result = metrics.acr(c, [0, 0, 0], ["all"])
+    assert result.value is None and "one coarse class" in result.reason
+    scalars = analysis.acr_scalars(result)  # inter is NaN there: never logged
+    assert "test/acr" not in scalars and "test/acr_inter" not in scalars
+    assert all(np.isfinite(v) for v in scalars.values())
+
+
+def test_empty_predicted_column_gives_no_nan_or_division_error():
+    c = np.array([[5, 1, 0, 0],   # nothing is ever predicted as class 3
+                  [1, 5, 0, 0],
+                  [0, 1, 4, 0],
+                  [1, 0, 3, 0]])
+    with np.errstate(all="raise"):
+        norm = metrics.normalized_confusion(c, "column")
+        result = metrics.acr(c, PARENT, NAMES)
+        empty = metrics.acr(np.zeros((4, 4)), PARENT, NAMES)
+    assert np.all(norm[:, 3] == 0) and np.all(np.isfinite(norm))
+    assert result.value is not None and np.isfinite(result.value)
+    # column sums 7, 7, 7, 0: the empty column contributes 0, not NaN
+    s01 = (F(1, 7) + F(1, 7)) / 2     # same parent
+    s23 = (F(0) + F(3, 7)) / 2        # same parent: N23 = 0 (empty column), N32 = 3/7
+    s03 = (F(0) + F(1, 7)) / 2        # N30 = 1/7
+    s12 = (F(0) + F(1, 7)) / 2        # N21 = 1/7   (s02 = s13 = 0)
+    intra, inter = (s01 + s23) / 2, (0 + s03 + s12 + 0) / 4
+    assert (intra, inter, inter / intra) == (F(5, 28), F(1, 28), F(1, 5))
+    assert result.value == pytest.approx(1 / 5, rel=1e-12)
+    assert empty.value is None and "intra" in empty.reason
+
+
+# --------------------------------------------------------------------------- streaming
+
+@pytest.mark.parametrize("n", [37, 33])  # last batch of 5 (split 3/2) and of 1 (one replica empty)
+def test_streaming_confusion_on_two_replicas_equals_numpy(tiny_config, n):
+    from lg_tf import train_lib
+    strategy = train_lib.make_strategy(tiny_config)
+    assert strategy.num_replicas_in_sync == 2
+    with strategy.scope():
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, keras.layers.Dense(5, name="logits")(inputs))
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    y = rng.integers(0, 5, n).astype("int32")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    got = analysis.confusion_matrix(model, ds, 5, strategy)
+    expected = np.zeros((5, 5), np.int64)
+    np.add.at(expected, (y, np.argmax(model(x).numpy(), -1)), 1)
+    np.testing.assert_array_equal(got, expected)
+    assert got.sum() == n
+    # the reusable pass gives the same counts a second time (state reset), and honours steps
+    pass_ = analysis.ConfusionPass(model, 5, strategy)
+    np.testing.assert_array_equal(pass_(ds), expected)
+    np.testing.assert_array_equal(pass_(ds), expected)
+    assert pass_(ds, steps=2).sum() == 16
+
+
+def test_plot_confusion_png(tmp_path):
+    h = Hierarchy("toy", ["a", "c", "b", "d"], ["X", "Y"], [0, 1, 0, 1])
+    png = analysis.plot_confusion(C, h, str(tmp_path / "c.png"), title="toy")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "c.png").read_bytes() == png
+    image = tf.io.decode_png(png)
+    assert image.shape[0] > 200 and image.shape[-1] in (3, 4)
+    points = np.random.default_rng(0).normal(size=(40, 2))
+    assert analysis.plot_tsne(points, np.arange(40) % 2, h)[:4] == b"\x89PNG"

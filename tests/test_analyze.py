@@ -1,0 +1,180 @@
+"""ACR during and after tiny runs (callback, final analysis, projector) and the
+`python -m lg_tf.analyze` commands on a finished run."""
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lg_tf import analysis, metrics, train_lib
+from lg_tf.config import Config
+from lg_tf.data import datasets, pipeline
+
+FINE, COARSE = 12, 4
+EVAL_IMAGES = 2 * 32  # eval_steps x eval_batch_size of the tiny runs
+
+
+def _config(embedded_dir, **kw):
+    return Config(dataset="embedded", data_dir=embedded_dir, model="preact_resnet18", width=4,
+                  epochs=2, batch_size=16, eval_batch_size=32, steps_per_epoch=3, eval_steps=2,
+                  learning_rate=0.05, lr_milestones=(1,), lr_decay=0.1, acr_every=1, **kw)
+
+
+@pytest.fixture(scope="module")
+def fine_run(embedded_dir, tmp_path_factory):
+    cfg = _config(embedded_dir)
+    model_dir = str(tmp_path_factory.mktemp("fine_run"))
+    return cfg, model_dir, train_lib.train_and_evaluate(cfg, model_dir)
+
+
+def _events(logdir):
+    tags = {}
+    for name in os.listdir(logdir):
+        if name.startswith("events"):
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(logdir, name)):
+                for v in event.summary.value:
+                    tags.setdefault(v.tag, []).append(event.step)
+    return tags
+
+
+def test_callback_logs_acr_every_epoch(fine_run):
+    _, model_dir, _ = fine_run
+    saved = json.load(open(os.path.join(model_dir, "results.json")))
+    assert [e["epoch"] for e in saved["epochs"]] == [1, 2]
+    for epoch in saved["epochs"]:
+        assert np.isfinite(epoch["test/acr"]) and epoch["test/acr"] >= 0
+        assert epoch["test/acr"] == pytest.approx(epoch["test/acr_inter"] / epoch["test/acr_intra"])
+        assert 0 < epoch["test/acr_seconds"] < epoch["seconds"]
+    tags = _events(os.path.join(model_dir, "tensorboard"))
+    for tag in ("test/acr", "test/acr_inter", "test/acr_intra", "test/acr_seconds"):
+        assert tags[tag] == [1, 2], tag
+    assert set(tags["test/confusion"]) == {1, 2}  # per epoch, and again by the final analysis
+
+
+def test_final_analysis_outputs(fine_run):
+    cfg, model_dir, results = fine_run
+    final = results["final"]
+    assert ("test/acr" in final) != ("test/acr_undefined_reason" in final)
+    assert json.load(open(os.path.join(model_dir, "results.json")))["final"] == final
+    assert set(results["acr_breakdown"]) == {"round", "angular", "striped", "tiled"}
+    confusion = json.load(open(os.path.join(model_dir, "confusion.json")))
+    matrix = np.array(confusion["matrix"])
+    assert matrix.shape == (FINE, FINE) and matrix.sum() == EVAL_IMAGES
+    assert len(confusion["fine_names"]) == FINE and len(confusion["coarse_names"]) == COARSE
+    h = datasets.resolve_hierarchy(cfg)
+    again = metrics.acr(matrix, h.parent_array(), h.coarse_names)
+    if again.value is not None:
+        assert final["test/acr"] == pytest.approx(again.value)
+    with open(os.path.join(model_dir, "confusion.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+    projector = os.path.join(model_dir, "tensorboard", "projector")
+    lines = open(os.path.join(projector, "metadata.tsv")).read().splitlines()
+    assert lines[0] == "fine\tcoarse" and len(lines) == EVAL_IMAGES + 1
+    fine, coarse = lines[1].split("\t")
+    assert h.coarse_names[h.parent_array()[h.fine_names.index(fine)]] == coarse
+    assert analysis.EMBEDDING_TENSOR in open(os.path.join(projector,
+                                                          "projector_config.pbtxt")).read()
+    reader = tf.train.load_checkpoint(projector)
+    assert reader.get_variable_to_shape_map()[analysis.EMBEDDING_TENSOR] == [EVAL_IMAGES, 32]
+    assert "projector/about" in _events(projector)
+
+
+def test_coarse_run_has_no_acr_but_projector(embedded_dir, tmp_path, caplog):
+    cfg = _config(embedded_dir, granularity="coarse")
+    with caplog.at_level(logging.INFO, logger="lg_tf"):
+        results = train_lib.train_and_evaluate(dataclasses.replace(cfg, epochs=1),
+                                               str(tmp_path))
+    assert "ACR needs a fine-trained model" in caplog.text
+    assert not any(k.startswith("test/acr") for e in results["epochs"] for k in e)
+    assert not any(k.startswith("test/acr") for k in results["final"])
+    assert "acr_breakdown" not in results and not (tmp_path / "confusion.json").exists()
+    assert "test/acr" not in _events(tmp_path / "tensorboard")
+    lines = (tmp_path / "tensorboard" / "projector" / "metadata.tsv").read_text().splitlines()
+    assert lines[0] == "coarse\tpredicted_coarse" and len(lines) == EVAL_IMAGES + 1
+
+
+# --------------------------------------------------------------------------- CLI
+
+def _analyze(*args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "lg_tf.analyze", *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def _printed_acr(stdout):
+    match = re.search(r"^ACR \((.*)\): (\S+)$", stdout, re.M)
+    assert match, stdout
+    return float(match.group(2))
+
+
+def test_cli_acr_matches_in_process(fine_run):
+    cfg, model_dir, _ = fine_run
+    proc = _analyze("acr", f"--model_dir={model_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    printed = _printed_acr(proc.stdout)
+    assert "checkpoint epoch 2" in proc.stdout and "tiled" in proc.stdout
+    written = json.load(open(os.path.join(model_dir, "acr_test.json")))
+    assert written["examples"] == 2400 and written["split"] == "test"
+    assert np.array(written["confusion"]).shape == (FINE, FINE)
+
+    # the same checkpoint, recomputed here on 2 replicas (the CLI ran on 1)
+    run = train_lib.build_run(cfg, model_dir)
+    assert run.checkpointer.restore() == 2
+    ds = pipeline.make_dataset(run.data.test, run.data.spec, training=False, batch_size=32,
+                               seed=0)
+    confusion = analysis.confusion_matrix(run.model, ds, FINE, run.strategy)
+    np.testing.assert_array_equal(confusion, written["confusion"])
+    h = run.data.hierarchy
+    expected = metrics.acr(confusion, h.parent_array(), h.coarse_names).value
+    assert printed == pytest.approx(expected, rel=1e-5)
+    assert written["value"] == pytest.approx(expected, rel=1e-12)
+
+    # the SavedModel export, fed raw uint8 images, gives the same confusion matrix
+    proc = _analyze("acr", f"--model_dir={model_dir}",
+                    f"--saved_model={os.path.join(model_dir, 'export')}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _printed_acr(proc.stdout) == pytest.approx(expected, rel=1e-5)
+    saved = json.load(open(os.path.join(model_dir, "acr_test.json")))
+    assert saved["source"].startswith("SavedModel")
+    assert np.abs(np.array(saved["confusion"]) - confusion).sum() <= 2  # float ties at most
+
+
+def test_cli_tsne(fine_run, tmp_path):
+    _, model_dir, _ = fine_run
+    out = tmp_path / "plots" / "tsne.png"
+    proc = _analyze("tsne", f"--model_dir={model_dir}", "--max_samples=100", f"--out={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "100 of 2400 test images" in proc.stdout
+    image = tf.io.decode_png(out.read_bytes())
+    assert image.shape[0] > 300 and image.shape[1] > 300
+
+
+@pytest.mark.parametrize("args, message", [
+    (("acr", "--model_dir=/no/such/run"), "does not exist"),
+    (("acr",), "--model_dir is required"),
+    (("plot", "--model_dir=."), "unknown subcommand 'plot'"),
+    (("tsne", "--model_dir=.", "--saved_model=x"), "applies to 'acr' only"),
+])
+def test_cli_errors_are_one_line(args, message):
+    proc = _analyze(*args)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_refuses_a_dir_without_config_or_checkpoint(embedded_dir, tmp_path):
+    proc = _analyze("acr", f"--model_dir={tmp_path}")
+    assert proc.returncode == 2 and "no config.json" in proc.stderr.splitlines()[-1]
+    with open(tmp_path / "config.json", "w") as f:
+        json.dump(_config(embedded_dir).to_json(), f)
+    proc = _analyze("acr", f"--model_dir={tmp_path}")
+    assert proc.returncode == 2 and "no checkpoint" in proc.stderr.splitlines()[-1]
+    assert "Traceback" not in proc.stderr
