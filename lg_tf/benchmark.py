@@ -1,6 +1,7 @@
 """Benchmarks, one subcommand each.
 
     python -m lg_tf.benchmark pipeline [--batch_size=128] [--epochs=3] [--num_examples=50000]
+    python -m lg_tf.benchmark train [--models=preact_resnet18_w64,...] [--steps=8]
 
 `pipeline` times the training input pipeline (`pipeline.make_dataset(training=True)`:
 shuffle, batch, pad-4 crop + flip, normalise, prefetch) on CIFAR-shaped random uint8
@@ -102,6 +103,136 @@ def _run_pipeline() -> None:
         raise app.UsageError(str(e)) from None
 
 
+# --------------------------------------------------------------------------- train step
+
+# The paper's models as (registry name, kwargs, input size, classes, default batch).
+TRAIN_MODELS = {
+    "preact_resnet18_w64": ("preact_resnet18", {"width": 64}, 32, 10, 64),
+    "preact_resnet18_w16_224": ("preact_resnet18", {"width": 16}, 224, 10, 16),
+    "wide_resnet_28_10": ("wide_resnet", {"depth": 28, "widen_factor": 10}, 32, 100, 16),
+}
+TARGET_MATMUL_SHARE = 0.75
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """This machine's fp32 dense matmul rate, the yardstick for the training step."""
+    import tensorflow as tf
+    a = tf.random.normal([n, n])
+    b = tf.random.normal([n, n])
+    mm = tf.function(lambda a, b: tf.matmul(a, b))
+    mm(a, b).numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        c = mm(a, b)
+    c.numpy()
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def forward_flops(model) -> int:
+    """Multiply-adds x2 of every Conv2D and Dense layer for one image (forward pass)."""
+    import keras
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kh, kw = layer.kernel_size
+            _, h, w, c_out = layer.output.shape
+            total += 2 * h * w * kh * kw * layer.input.shape[-1] * c_out
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return total
+
+
+def _timed_fit(model, dataset, steps: int) -> float:
+    """Seconds per step of the second of two fit epochs (the first compiles and warms up)."""
+    import keras
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.start
+
+    timer = Timer()
+    model.fit(dataset, epochs=2, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    return timer.seconds / steps
+
+
+def train_benchmark(names=tuple(TRAIN_MODELS), steps: int = 8, batch_size: int = 0,
+                    out: Callable[[str], None] = print) -> list[dict]:
+    """Images/s and GFLOP/s of the training step of each paper model, three ways:
+    full (pipeline + loss + CoarseAccuracy + fine accuracy), no metrics, and a constant
+    batch instead of the pipeline; the differences are what metrics and the pipeline cost."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from lg_tf import metrics, models, optim
+    from lg_tf.data import pipeline
+
+    peak = matmul_gflops()
+    out(f"fp32 matmul (2048^3): {peak:,.1f} GFLOP/s on {os.cpu_count()} CPU core(s); "
+        f"TensorFlow {tf.__version__}")
+    rows = []
+    for name in names:
+        registry, kwargs, size, classes, default_batch = TRAIN_MODELS[name]
+        batch = batch_size or default_batch
+        rng = np.random.default_rng(0)
+        split = synthetic_cifar(batch * 4, classes)
+        if size != 32:
+            from lg_tf.data.sources import Split
+            split = Split(rng.integers(0, 256, (batch * 4, size, size, 3), dtype=np.uint8),
+                          split.labels)
+        spec = pipeline.ImageSpec(size, "cifar", (0.5,) * 3, (0.25,) * 3)
+        ds = pipeline.make_dataset(split, spec, training=True, batch_size=batch, seed=0).repeat()
+        constant = ds.take(1).cache().repeat()
+        parent = [c % 2 for c in range(classes)]
+
+        def build(with_metrics: bool):
+            keras.utils.set_random_seed(0)
+            model = models.build_model(registry, classes, input_shape=(size, size, 3), **kwargs)
+            extra = [metrics.CoarseAccuracy(parent),
+                     keras.metrics.SparseCategoricalAccuracy(name="fine_accuracy")]
+            model.compile(optimizer=optim.CoupledSGD(0.01, 0.9, 5e-4),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          metrics=extra if with_metrics else None)
+            return model
+
+        flops = 3 * forward_flops(build(False))  # backward ~ 2x forward
+        full = _timed_fit(build(True), ds, steps)
+        bare = _timed_fit(build(False), ds, steps)
+        fixed = _timed_fit(build(True), constant, steps)
+        row = {"model": name, "batch": batch, "gflop_per_image": flops / 1e9,
+               "images_per_s": batch / full, "gflops": flops * batch / full / 1e9,
+               "matmul_share": flops * batch / full / 1e9 / peak,
+               "metrics_cost": full / bare - 1, "pipeline_cost": full / fixed - 1,
+               "matmul_gflops": peak}
+        rows.append(row)
+        out(f"{name}: batch {batch}, {row['gflop_per_image']:.2f} GFLOP/image (train), "
+            f"{row['images_per_s']:.1f} images/s, {row['gflops']:.1f} GFLOP/s = "
+            f"{row['matmul_share']:.0%} of matmul; metrics+logging cost "
+            f"{row['metrics_cost']:+.1%}, pipeline cost {row['pipeline_cost']:+.1%}")
+    return rows
+
+
+def _define_train_flags() -> None:
+    flags.DEFINE_list("models", list(TRAIN_MODELS), "Models to time: " + ", ".join(TRAIN_MODELS))
+    flags.DEFINE_integer("steps", 8, "Timed steps per variant (after a warm-up epoch).")
+    flags.DEFINE_integer("batch_size", 0, "Global batch (0: each model's default).")
+
+
+def _run_train() -> None:
+    unknown = [m for m in FLAGS.models if m not in TRAIN_MODELS]
+    if unknown:
+        raise app.UsageError(f"unknown model(s) {unknown}; choose from {list(TRAIN_MODELS)}")
+    rows = train_benchmark(FLAGS.models, FLAGS.steps, FLAGS.batch_size)
+    share = {r["model"]: r["matmul_share"] for r in rows}
+    if "preact_resnet18_w64" in share:
+        verdict = "PASS" if share["preact_resnet18_w64"] >= TARGET_MATMUL_SHARE else "BELOW"
+        print(f"verdict: {verdict}: PreAct ResNet-18 w64 trains at "
+              f"{share['preact_resnet18_w64']:.0%} of matmul GFLOP/s "
+              f"(target {TARGET_MATMUL_SHARE:.0%})")
+
+
 # --------------------------------------------------------------------------- entry point
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +245,8 @@ class Subcommand:
 SUBCOMMANDS: dict[str, Subcommand] = {
     "pipeline": Subcommand("input pipeline throughput (images/s) on random CIFAR-shaped data",
                            _define_pipeline_flags, _run_pipeline),
+    "train": Subcommand("training-step images/s and GFLOP/s of the paper's models vs matmul",
+                        _define_train_flags, _run_train),
 }
 
 

@@ -135,3 +135,15 @@ def test_export_round_trip_in_fresh_process(tiny_config, tmp_path, granularity):
 def test_export_only_needs_a_checkpoint(tiny_config, tmp_path):
     with pytest.raises(train_lib.RunError, match="no checkpoint"):
         train_lib.export_only(tiny_config, str(tmp_path))
+
+
+# XLA cannot compile one function over variables on two logical CPU devices (XLA known
+# issue "tf.Variable on a different device"), so the XLA run uses one replica here.
+@pytest.mark.parametrize("options", [{"mixed_precision": "bfloat16"},
+                                     {"jit_compile": True, "strategy": "one_device"}])
+def test_mixed_precision_and_xla_runs_train(tiny_config, tmp_path, options):
+    import keras
+    cfg = dataclasses.replace(tiny_config, epochs=1, **options)
+    results = train_lib.train_and_evaluate(cfg, str(tmp_path))
+    assert np.isfinite(results["final"]["test/loss"])
+    assert keras.config.dtype_policy().name == "float32"  # the policy is restored afterwards
