@@ -29,8 +29,8 @@ def serving_fn(model, h: Hierarchy, spec: pipeline.ImageSpec, granularity: str, 
         return pipeline.resize_exact(images, spec.size)
 
     def serve(images):
-        logits = tf.cast(model(pipeline.normalize(prepare(images), spec), training=False),
-                         tf.float32)
+        # The model normalises its 0-255 input itself (its `normalize` layer).
+        logits = tf.cast(model(tf.cast(prepare(images), tf.float32), training=False), tf.float32)
         if granularity == "coarse":
             coarse_probs = tf.nn.softmax(logits)
             coarse = tf.argmax(coarse_probs, axis=-1, output_type=tf.int32)

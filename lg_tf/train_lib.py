@@ -80,8 +80,9 @@ def dtype_policy(name: str):
 
 # --------------------------------------------------------------------------- model
 
-def build_model(cfg: config_lib.Config, num_outputs: int, num_fine: int, image_size: int):
-    kwargs = dict(input_shape=(image_size, image_size, 3), dropout=cfg.dropout,
+def build_model(cfg: config_lib.Config, num_outputs: int, num_fine: int, spec):
+    kwargs = dict(input_shape=(spec.size, spec.size, 3), dropout=cfg.dropout,
+                  normalization=(spec.mean, spec.std),
                   extra_layer_units=num_fine if cfg.extra_layer else None)
     if cfg.model == "wide_resnet":
         kwargs.update(depth=cfg.wrn_depth, widen_factor=cfg.wrn_widen,
@@ -195,8 +196,7 @@ def build_run(cfg: config_lib.Config, model_dir: str, strategy=None) -> Run:
     steps = cfg.steps_per_epoch or len(data.train) // cfg.batch_size
     out_dir = _worker_dir(model_dir, strategy)
     with dtype_policy(cfg.mixed_precision), strategy.scope():
-        model = build_model(cfg, h.num_fine if fine else h.num_coarse, h.num_fine,
-                            data.spec.size)
+        model = build_model(cfg, h.num_fine if fine else h.num_coarse, h.num_fine, data.spec)
         compile_model(model, cfg, h, steps)
         model.optimizer.build(model.trainable_variables)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):

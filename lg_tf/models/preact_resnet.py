@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from lg_tf.models.heads import bn_relu, classification_head, conv1x1, conv3x3
+from lg_tf.models.heads import bn_relu, classification_head, conv1x1, conv3x3, image_input
 
 
 def _preact_block(x, in_planes: int, planes: int, stride: int, name: str):
@@ -35,7 +35,7 @@ def preact_resnet18(num_classes: int, *, width: int = 64,
                     input_shape: tuple[int, int, int] = (32, 32, 3),
                     dropout: float = 0.0,
                     extra_layer_units: int | None = None,
-                    name: str | None = None) -> keras.Model:
+                    normalization=None, name: str | None = None) -> keras.Model:
     """Build a PreAct ResNet-18 producing float32 logits of shape (N, num_classes).
 
     ``width`` is the number of stem / first-stage filters (64 in the paper's
@@ -44,8 +44,8 @@ def preact_resnet18(num_classes: int, *, width: int = 64,
     if int(width) < 1:
         raise ValueError(f"width must be a positive integer, got {width!r}")
     width = int(width)
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = conv3x3(inputs, width, strides=1, use_bias=False, name="stem_conv")
+    inputs, x = image_input(input_shape, normalization)
+    x = conv3x3(x, width, strides=1, use_bias=False, name="stem_conv")
     in_planes = width
     for stage, (mult, stride) in enumerate(zip((1, 2, 4, 8), (1, 2, 2, 2)), start=1):
         planes = width * mult

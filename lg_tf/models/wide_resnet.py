@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from lg_tf.models.heads import bn_relu, classification_head, conv1x1, conv3x3
+from lg_tf.models.heads import bn_relu, classification_head, conv1x1, conv3x3, image_input
 
 
 def _wide_basic(x, in_planes: int, planes: int, stride: int, block_dropout: float,
@@ -39,7 +39,7 @@ def wide_resnet(num_classes: int, *, depth: int = 28, widen_factor: int = 10,
                 input_shape: tuple[int, int, int] = (32, 32, 3),
                 block_dropout: float = 0.3, dropout: float = 0.0,
                 extra_layer_units: int | None = None,
-                name: str | None = None) -> keras.Model:
+                normalization=None, name: str | None = None) -> keras.Model:
     """Build a WRN-``depth``-``widen_factor`` producing float32 logits.
 
     ``depth`` must satisfy ``(depth - 4) % 6 == 0`` (e.g. 10, 16, 22, 28, 40).
@@ -56,8 +56,8 @@ def wide_resnet(num_classes: int, *, depth: int = 28, widen_factor: int = 10,
         raise ValueError(f"block_dropout must be in [0, 1), got {block_dropout!r}")
     k = int(widen_factor)
     n = (depth - 4) // 6
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = conv3x3(inputs, 16, strides=1, use_bias=True, name="stem_conv")
+    inputs, x = image_input(input_shape, normalization)
+    x = conv3x3(x, 16, strides=1, use_bias=True, name="stem_conv")
     in_planes = 16
     for stage, (planes, stride) in enumerate(zip((16 * k, 32 * k, 64 * k), (1, 2, 2)),
                                              start=1):
