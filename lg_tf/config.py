@@ -32,6 +32,7 @@ class Config:
     label_noise: float = 0.0
     holdout_fraction: float = 0.2
     image_size: int = 0
+    skip_corrupt: bool = False
     # model
     model: str = "preact_resnet18"
     width: int = 64
@@ -58,6 +59,8 @@ class Config:
     steps_per_epoch: int = 0
     eval_steps: int = 0
     seed: int = 0
+    deterministic: bool = False
+    on_nan: str = "stop"
     # analysis
     acr_every: int = 0
     # system
@@ -94,6 +97,7 @@ CHOICES = {
     "coarse_metric": ("map_argmax", "sum_probs"),
     "strategy": ("auto", "mirrored", "multi_worker", "one_device"),
     "mixed_precision": ("none", "float16", "bfloat16"),
+    "on_nan": ("stop", "skip_batch"),
 }
 
 
@@ -165,6 +169,7 @@ HELP = {
         "label_noise": "Randomness factor p: fine labels resampled within their coarse class.",
         "holdout_fraction": "Test share per class for folders without train/ and test/.",
         "image_size": "Model input size (0: the dataset's default, 32 or 224).",
+        "skip_corrupt": "Skip (and count) unreadable image files instead of stopping.",
     },
     "Model": {
         "model": "Architecture: preact_resnet18 or wide_resnet.",
@@ -193,6 +198,8 @@ HELP = {
         "steps_per_epoch": "Limit steps per epoch (0: one pass over the training split).",
         "eval_steps": "Limit evaluation steps (0: the whole split).",
         "seed": "Seed for subsets, noise, shuffling, augmentation and initialisation.",
+        "deterministic": "Bit-identical reruns: deterministic TensorFlow ops (slower).",
+        "on_nan": "Non-finite loss: stop (keep the last good checkpoint) or skip_batch.",
     },
     "Analysis": {
         "acr_every": "Compute ACR on the test split every N epochs of a fine run (0: end only).",
