@@ -13,6 +13,7 @@ import tempfile
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 log = logging.getLogger("lg_tf")
@@ -73,34 +74,109 @@ class Checkpointer:
         return self.manager.save(checkpoint_number=epoch)
 
 
-class EpochEnd(keras.callbacks.Callback):
-    """Saves the checkpoint, the epoch's metrics (results.json) and TensorBoard scalars.
+class Guard(keras.callbacks.Callback):
+    """Stops training at the next step on SIGTERM (preemption) or a non-finite loss.
 
-    One callback so that the three always agree on which epochs finished: the checkpoint
-    is written first, then the record of it.
+    `async_safe`: Keras runs its batch hook on a helper thread, so watching the loss never
+    makes the training loop wait for a step to finish (no per-step host sync).
     """
 
-    def __init__(self, checkpointer: Checkpointer, results, writer, images_per_epoch: int):
+    async_safe = True
+
+    def __init__(self, steps_per_epoch: int, on_nan: str = "stop"):
+        super().__init__()
+        self.steps_per_epoch, self.on_nan = steps_per_epoch, on_nan
+        self.stop_reason = ""       # why training stopped early ("" = it did not)
+        self.nonfinite = False      # the loss went non-finite in this epoch
+        self.sigterm = False
+        self._previous_handler = None
+
+    def install_sigterm_handler(self) -> None:
+        """Only the main thread may set handlers; elsewhere SIGTERM keeps its default."""
+        import signal
+        import threading
+        if threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def restore_sigterm_handler(self) -> None:
+        import signal
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGTERM, self._previous_handler)
+            self._previous_handler = None
+
+    def _on_sigterm(self, signum, frame):
+        # Only a flag: the next batch or epoch end stops at a point where the state is known.
+        self.sigterm = True
+
+    def finish(self, last_saved_epoch: int) -> None:
+        """After fit: a SIGTERM that came after the last check still stops the run here."""
+        if self.sigterm and not self.stop_reason:
+            self.stop_reason = f"SIGTERM received after epoch {last_saved_epoch}"
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.steps_done, self.nonfinite = epoch, 0, False
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps_done = batch + 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)) and not self.nonfinite:
+            self.nonfinite = True
+            if self.on_nan == "stop":
+                self._stop(f"the training loss became {float(loss)} at epoch "
+                           f"{self.epoch + 1} step {batch + 1}")
+        if self.sigterm and not self.stop_reason:
+            self._stop(f"SIGTERM received at epoch {self.epoch + 1} step {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.sigterm and not self.stop_reason:  # arrived during evaluation: epoch is whole
+            self.stop_reason = f"SIGTERM received after epoch {epoch + 1}"
+            self.model.stop_training = True
+
+    def _stop(self, reason: str) -> None:
+        self.stop_reason = reason
+        self.model.stop_training = True
+
+    def epoch_is_good(self) -> bool:
+        """A checkpoint may be written: every step ran and (when stopping on NaN) stayed finite."""
+        complete = self.steps_done >= self.steps_per_epoch
+        return complete and not (self.nonfinite and self.on_nan == "stop")
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """Saves the epoch's metrics (results.json), TensorBoard scalars and the checkpoint.
+
+    One callback so that the three always agree on which epochs finished. The records come
+    first and the checkpoint last: a kill in between makes the resumed run redo the epoch,
+    and `Results` drops any record newer than the restored checkpoint. An epoch cut short
+    (SIGTERM, non-finite loss) is neither recorded nor saved.
+    """
+
+    def __init__(self, checkpointer: Checkpointer, results, writer, images_per_epoch: int,
+                 guard: Guard | None = None):
         super().__init__()
         self.checkpointer, self.results, self.writer = checkpointer, results, writer
-        self.images_per_epoch = images_per_epoch
+        self.images_per_epoch, self.guard = images_per_epoch, guard
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
         self._lr = current_lr(self.model)  # the rate this epoch trains with
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.guard is not None and not self.guard.epoch_is_good():
+            log.warning("epoch %d not saved: %s", epoch + 1,
+                        self.guard.stop_reason or "it did not finish")
+            return
         seconds = time.perf_counter() - self._start
         scalars = {k: float(v) for k, v in tagged(logs or {}).items()
                    if not hasattr(v, "shape") or not getattr(v, "shape", ())}
         scalars["train/learning_rate"] = self._lr
         scalars["train/images_per_second"] = self.images_per_epoch / seconds
-        self.checkpointer.save(epoch + 1)
         self.results.add_epoch(epoch + 1, scalars, seconds)
         with self.writer.as_default(step=epoch + 1):
             for tag, value in scalars.items():
                 tf.summary.scalar(tag, value)
         self.writer.flush()
+        self.checkpointer.save(epoch + 1)
         log.info("epoch %d/%d  %.1fs  %.1f img/s  %s", epoch + 1, self.params["epochs"], seconds,
                  scalars["train/images_per_second"], _short(scalars))
 
@@ -128,8 +204,10 @@ class TrainSplitEval(keras.callbacks.Callback):
 class StepProgress(keras.callbacks.Callback):
     """A line every `every_s` seconds inside long epochs, so a person sees it is moving.
 
-    Reads the logs (a host sync) only when a line is due, never every step.
+    `async_safe`: Keras calls it on a helper thread, so the training loop never waits on it.
     """
+
+    async_safe = True
 
     def __init__(self, every_s: float = 30.0):
         super().__init__()

@@ -75,10 +75,15 @@ def clean_errors():
     try:
         yield
     except (ConfigError, HierarchyError, DataError, RunError) as e:
-        fail(str(e))
+        print(f"lg_tf: error: {e}", file=sys.stderr)
+        sys.exit(getattr(e, "exit_code", EXIT_USAGE))
 
 
 def print_summary(results: dict, model_dir: str) -> None:
+    if results.get("stopped"):
+        print(f"run stopped ({results['stopped']}); re-run the same command to resume: "
+              f"{model_dir}")
+        return
     final = results.get("final", {})
     lines = [f"run finished: {model_dir}"]
     for key in ("test/coarse_accuracy", "test/fine_accuracy", "test/acr"):

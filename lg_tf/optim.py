@@ -13,18 +13,28 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="lg_tf")
 class CoupledSGD(keras.optimizers.SGD):
-    def __init__(self, learning_rate=0.1, momentum=0.9, coupled_weight_decay=0.0, **kwargs):
+    def __init__(self, learning_rate=0.1, momentum=0.9, coupled_weight_decay=0.0,
+                 skip_nonfinite=False, **kwargs):
         super().__init__(learning_rate=learning_rate, momentum=momentum, **kwargs)
         self.coupled_weight_decay = coupled_weight_decay
+        self.skip_nonfinite = skip_nonfinite
 
     def update_step(self, gradient, variable, learning_rate):
         if self.coupled_weight_decay:
             wd = ops.cast(self.coupled_weight_decay, variable.dtype)
             gradient = ops.add(ops.cast(gradient, variable.dtype), ops.multiply(wd, variable))
-        super().update_step(gradient, variable, learning_rate)
+        if not self.skip_nonfinite:
+            super().update_step(gradient, variable, learning_rate)
+            return
+        # --on_nan=skip_batch: leave the variable and its momentum untouched, in the graph,
+        # when its gradient holds a NaN or Inf (a non-finite loss makes every gradient so).
+        sgd_step = super().update_step
+        ops.cond(ops.all(ops.isfinite(gradient)),
+                 lambda: sgd_step(gradient, variable, learning_rate), lambda: None)
 
     def get_config(self):
-        return {**super().get_config(), "coupled_weight_decay": self.coupled_weight_decay}
+        return {**super().get_config(), "coupled_weight_decay": self.coupled_weight_decay,
+                "skip_nonfinite": self.skip_nonfinite}
 
 
 def step_schedule(learning_rate: float, milestones_epochs, decay: float,

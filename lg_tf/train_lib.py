@@ -27,11 +27,21 @@ log = logging.getLogger("lg_tf")
 class RunError(RuntimeError):
     """A run that cannot start or go on; the message says what to do."""
 
+    exit_code = 2
+
+
+class TrainingDiverged(RunError):
+    """The loss went non-finite under --on_nan=stop; the last good checkpoint is kept."""
+
+    exit_code = 3
+
 
 # --------------------------------------------------------------------------- devices
 
 def configure_devices(cfg: config_lib.Config) -> None:
     """Logical CPU devices and determinism: must run before TensorFlow touches a device."""
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
     if cfg.cpu_devices > 1:
         cpus = tf.config.list_physical_devices("CPU")
         tf.config.set_logical_device_configuration(
@@ -104,7 +114,8 @@ def compile_model(model, cfg: config_lib.Config, h, steps_per_epoch: int) -> Non
         run_metrics.append(keras.metrics.SparseCategoricalAccuracy(name="fine_accuracy"))
     model.compile(
         optimizer=optim.CoupledSGD(lr, momentum=cfg.momentum,
-                                   coupled_weight_decay=cfg.weight_decay),
+                                   coupled_weight_decay=cfg.weight_decay,
+                                   skip_nonfinite=cfg.on_nan == "skip_batch"),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=run_metrics, jit_compile=cfg.jit_compile)
 
@@ -236,13 +247,21 @@ def train_and_evaluate(cfg: config_lib.Config, model_dir: str, strategy=None) ->
     log.info("%s\n%s: %s, %d parameters, %d replica(s), %d epochs x %d steps, batch %d",
              h.describe(), cfg.granularity, cfg.model, params,
              run.strategy.num_replicas_in_sync, epochs, run.steps_per_epoch, cfg.batch_size)
-    callbacks = _callbacks(run, results, writer)
+    guard = cb.Guard(run.steps_per_epoch, cfg.on_nan)
+    callbacks = _callbacks(run, results, writer, guard)
     start = time.perf_counter()
     if initial_epoch < epochs:
-        model.fit(run.train_ds, epochs=epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=run.steps_per_epoch, validation_data=run.test_ds,
-                  validation_freq=cfg.eval_every, validation_steps=cfg.eval_steps or None,
-                  callbacks=callbacks, shuffle=False, verbose=0)
+        guard.install_sigterm_handler()
+        try:
+            model.fit(run.train_ds, epochs=epochs, initial_epoch=initial_epoch,
+                      steps_per_epoch=run.steps_per_epoch, validation_data=run.test_ds,
+                      validation_freq=cfg.eval_every, validation_steps=cfg.eval_steps or None,
+                      callbacks=callbacks, shuffle=False, verbose=0)
+        finally:
+            guard.restore_sigterm_handler()
+    guard.finish(run.checkpointer.latest_epoch)
+    if guard.stop_reason:
+        return _stopped_early(run, results, guard, model_dir)
     final = evaluate(run)
     trained = time.perf_counter() - start
     # --- analysis (issue 4): confusion matrix, ACR + breakdown, projector (lg_tf/analysis.py)
@@ -265,8 +284,23 @@ def train_and_evaluate(cfg: config_lib.Config, model_dir: str, strategy=None) ->
     return results.finish(final)
 
 
-def _callbacks(run: Run, results: Results, writer) -> list:
-    out = []
+def _stopped_early(run: Run, results: Results, guard, model_dir: str) -> dict:
+    """SIGTERM: report and return (exit 0, a scheduler requeues); NaN: fail, keeping the
+    last good checkpoint."""
+    kept = run.checkpointer.latest_epoch
+    where = f"checkpoint of epoch {kept} kept" if kept else "no epoch finished yet"
+    results.set("stopped", guard.stop_reason)
+    results.write()
+    if guard.sigterm:
+        log.warning("%s: stopped; %s in %s; re-run the same command to resume",
+                    guard.stop_reason, where, model_dir)
+        return results.data
+    raise TrainingDiverged(f"{guard.stop_reason}; {where} in {model_dir}; lower "
+                           "--learning_rate, or pass --on_nan=skip_batch to skip such batches")
+
+
+def _callbacks(run: Run, results: Results, writer, guard) -> list:
+    out = [guard]
     if run.cfg.train_eval:
         eval_train = pipeline.make_dataset(
             run.data.train, run.data.spec, training=False, batch_size=run.cfg.eval_batch_size,
@@ -285,7 +319,7 @@ def _callbacks(run: Run, results: Results, writer) -> list:
         log.info("--acr_every=%d ignored: %s", run.cfg.acr_every, analysis.ACR_NEEDS_FINE)
     # --- end analysis
     out.append(cb.EpochEnd(run.checkpointer, results, writer,
-                           run.steps_per_epoch * run.cfg.batch_size))
+                           run.steps_per_epoch * run.cfg.batch_size, guard))
     return out
 
 
