@@ -49,15 +49,21 @@ class Hierarchy:
     def children(self, coarse: int) -> list[int]:
         return [f for f, p in enumerate(self.parent) if p == coarse]
 
-    def source_to_fine(self, source_names: Sequence[str]) -> np.ndarray:
-        """Dense fine id for each of a dataset's labels, -1 for labels outside this hierarchy."""
+    def source_to_fine(self, source_names: Sequence[str],
+                       source: str = "the dataset") -> np.ndarray:
+        """Dense fine id for each of a dataset's labels, -1 for labels outside this hierarchy.
+
+        `source` names the dataset in the error (e.g. "--dataset=cifar10").
+        """
         position = {n: i for i, n in enumerate(source_names)}
         missing = [n for n in self.fine_names if n not in position]
         if missing:
+            names = list(source_names)
+            shown = ", ".join(f"'{n}'" for n in missing[:3]) + (" ..." if len(missing) > 3 else "")
             raise HierarchyError(
-                f"hierarchy '{self.name}' names {len(missing)} class(es) the dataset does not "
-                f"have (e.g. {missing[:3]}); the dataset's classes are: "
-                f"{', '.join(list(source_names)[:12])}{' ...' if len(source_names) > 12 else ''}")
+                f"hierarchy '{self.name}' names {len(missing)} class(es) that {source} does not "
+                f"have ({shown}); fix the names to match its classes: "
+                f"{', '.join(names[:12]) or '(none)'}{' ...' if len(names) > 12 else ''}")
         table = np.full(len(source_names), -1, dtype=np.int32)
         for fine, name in enumerate(self.fine_names):
             table[position[name]] = fine
@@ -248,21 +254,56 @@ def named(name: str) -> Hierarchy:
 
 # --------------------------------------------------------------------------- user files
 
+# Formats people reach for that are not JSON or CSV: refused by extension, with the fix.
+_OTHER_FORMATS = {".yaml": "YAML", ".yml": "YAML", ".toml": "TOML", ".xml": "XML",
+                  ".tsv": "tab-separated", ".xlsx": "Excel", ".xls": "Excel", ".ods": "OpenDocument",
+                  ".pkl": "pickle", ".pickle": "pickle", ".npy": "NumPy", ".npz": "NumPy",
+                  ".parquet": "Parquet", ".py": "Python"}
+_FORMATS_HINT = ("write JSON ({\"cat\": \"animal\", ...}, a .json file) or CSV (one "
+                 "'cat,animal' row per fine class)")
+
+
 def from_file(path: str) -> Hierarchy:
-    """Reads fine -> coarse pairs from JSON ({"fine": "coarse", ...}) or CSV (fine,coarse rows)."""
+    """Reads fine -> coarse pairs from JSON ({"fine": "coarse", ...}) or CSV (fine,coarse rows).
+
+    .json files are JSON; any other extension is CSV, unless the text starts with '{' or
+    '[' (then it is read as JSON). YAML, TOML, XML, spreadsheets and binary files are
+    refused with a message naming the two accepted formats.
+    """
     if not os.path.isfile(path):
         raise HierarchyError(f"hierarchy file '{path}' does not exist")
     name = os.path.splitext(os.path.basename(path))[0]
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    pairs = _pairs_from_json(path, text) if path.lower().endswith(".json") else _pairs_from_csv(path, text)
+    ext = os.path.splitext(path)[1].lower()
+    if ext in _OTHER_FORMATS:
+        raise HierarchyError(f"hierarchy file '{path}' is {_OTHER_FORMATS[ext]}, which lg_tf "
+                             f"does not read; {_FORMATS_HINT}")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise HierarchyError(f"cannot read hierarchy file '{path}' ({e.strerror}); check its "
+                             "permissions") from None
+    try:
+        if b"\0" in raw:
+            raise UnicodeDecodeError("utf-8", raw, 0, 1, "NUL byte")
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Excel's CSV) is not a class name
+    except UnicodeDecodeError:
+        raise HierarchyError(f"hierarchy file '{path}' is not a UTF-8 text file; "
+                             f"{_FORMATS_HINT}") from None
+    if not text.strip():
+        why = ", which is not valid JSON" if ext == ".json" else " and lists no classes"
+        raise HierarchyError(f"hierarchy file '{path}' is empty{why}; {_FORMATS_HINT}")
+    as_json = ext == ".json" or text.lstrip()[:1] in ("{", "[")
+    pairs = _pairs_from_json(path, text) if as_json else _pairs_from_csv(path, text)
     if not pairs:
-        raise HierarchyError(f"hierarchy file '{path}' lists no classes")
+        raise HierarchyError(f"hierarchy file '{path}' lists no classes; {_FORMATS_HINT}")
     parent_names: dict[str, str] = {}
     for line, (fine, coarse) in pairs:
         if not fine or not coarse:
+            missing = "coarse" if fine else "fine"
             raise HierarchyError(f"hierarchy file '{path}', entry {line}: both a fine and a "
-                                 "coarse name are needed")
+                                 f"coarse name are needed, but the {missing} name is empty; "
+                                 "fill it in or delete the entry")
         if fine in parent_names:
             raise HierarchyError(f"hierarchy file '{path}' lists fine class '{fine}' twice "
                                  f"(entry {line}); each fine class needs exactly one parent")
@@ -301,26 +342,31 @@ def _pairs_from_csv(path: str, text: str) -> list[tuple[int, tuple[str, str]]]:
     for i, r in rows:
         if len(r) != 2:
             raise HierarchyError(f"hierarchy file '{path}', line {i}: expected 2 columns "
-                                 f"'fine,coarse', found {len(r)}")
+                                 f"'fine,coarse', found {len(r)} ({','.join(r)[:60]!r}); "
+                                 "write one comma-separated fine,coarse pair per line")
         pairs.append((i, (r[0].strip(), r[1].strip())))
     return pairs
 
 
 # --------------------------------------------------------------------------- folder trees
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what tf.io.decode_image reads
 
 
 def from_folder_tree(root: str, name: str | None = None) -> Hierarchy:
     """root/<coarse>/<fine>/<images>: coarse and fine classes are the sorted folder names."""
     if not os.path.isdir(root):
-        raise HierarchyError(f"image folder '{root}' does not exist")
+        raise HierarchyError(f"image folder '{root}' does not exist; pass --data_dir pointing at "
+                             "root/<coarse>/<fine>/<images>" if not os.path.exists(root)
+                             else f"--data_dir='{root}' is a file, not an image folder; pass "
+                             "the folder holding root/<coarse>/<fine>/<images>")
     groups = []
     for coarse in sorted(_subdirs(root)):
         fines = sorted(_subdirs(os.path.join(root, coarse)))
         if not fines:
             raise HierarchyError(f"folder '{os.path.join(root, coarse)}' has no fine-class "
-                                 "subfolders; the layout is root/<coarse>/<fine>/<images>")
+                                 "subfolders; the layout is root/<coarse>/<fine>/<images> (for "
+                                 "a flat root/<fine>/<images> tree, pass --hierarchy_file)")
         groups.append((coarse, fines))
     if not groups:
         raise HierarchyError(f"folder '{root}' has no class subfolders; the layout is "

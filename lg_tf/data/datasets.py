@@ -82,17 +82,56 @@ def _folder_root(cfg) -> str:
 
 def load_splits(cfg, h: hier_lib.Hierarchy) -> dict[str, Split]:
     data_dir = cfg.data_dir or None
+    skip = getattr(cfg, "skip_corrupt", False)
     if cfg.dataset == "embedded":
         return {s: sources.load_embedded(h, s, data_dir) for s in ("train", "test")}
     if cfg.dataset in ("cifar10", "cifar100"):
         return {s: sources.load_cifar(cfg.dataset, h, s, data_dir) for s in ("train", "test")}
     if cfg.dataset == "imagenet2012":
-        return {s: sources.load_imagenet_tfds(h, s, data_dir) for s in ("train", "test")}
-    return sources.load_folder(_folder_root(cfg), h, cfg.holdout_fraction, cfg.seed)
+        return {s: sources.load_imagenet_tfds(h, s, data_dir, skip) for s in ("train", "test")}
+    return sources.load_folder(_folder_root(cfg), h, cfg.holdout_fraction, cfg.seed, skip)
+
+
+def dataset_classes(cfg) -> tuple[list[str], str] | None:
+    """(the dataset's fine class names, how to call the dataset), where known before loading.
+
+    None for imagenet2012 (its 1000 names come with the TFDS builder) and for a folder
+    whose hierarchy is its own tree.
+    """
+    if cfg.dataset == "embedded":
+        return list(embedded.FINE_NAMES), "--dataset=embedded"
+    if cfg.dataset == "cifar10":
+        return list(hier_lib.CIFAR10_CLASSES), "--dataset=cifar10"
+    if cfg.dataset == "cifar100":
+        return list(hier_lib.CIFAR100_FINE), "--dataset=cifar100"
+    if cfg.dataset == "folder" and (cfg.hierarchy or cfg.hierarchy_file):
+        root = _folder_root(cfg)
+        return (sources.folder_class_names(sources.folder_tree_root(root)),
+                f"the image folder '{root}'")
+    return None
+
+
+def check_classes(cfg, h: hier_lib.Hierarchy) -> int:
+    """Refuses a hierarchy naming classes the dataset lacks; logs the classes it leaves out.
+
+    Returns how many of the dataset's classes the hierarchy does not use (0 if unknown).
+    """
+    known = dataset_classes(cfg)
+    if known is None:
+        return 0
+    names, what = known
+    table = h.source_to_fine(names, what)
+    unused = [n for n, fine in zip(names, table) if fine < 0]
+    if unused:
+        log.info("hierarchy '%s' uses %d of the %d classes of %s; the other %d are left out "
+                 "of train and test (%s%s)", h.name, h.num_fine, len(names), what, len(unused),
+                 ", ".join(unused[:5]), ", ..." if len(unused) > 5 else "")
+    return len(unused)
 
 
 def prepare(cfg) -> Data:
     h = resolve_hierarchy(cfg)
+    unused_classes = check_classes(cfg, h)
     splits = load_splits(cfg, h)
     train, test = splits["train"], splits["test"]
     for name, split in splits.items():
@@ -114,7 +153,15 @@ def prepare(cfg) -> Data:
         "train_fraction": cfg.train_fraction,
         "label_noise": cfg.label_noise, "noise_resampled": resampled, "noise_changed": changed,
         "train_per_fine_class": np.bincount(train.labels, minlength=h.num_fine).tolist(),
+        "dataset_classes_unused": unused_classes,
     }
+    skipped = {kind: sum(len(s.skipped.get(kind, ())) for s in splits.values())
+               for kind in ("unreadable", "not_image")}
+    stats.update(skipped_files=sum(skipped.values()), skipped_unreadable=skipped["unreadable"],
+                 skipped_not_image=skipped["not_image"])
+    if stats["skipped_files"]:
+        log.info("--skip_corrupt: %d file(s) skipped in all (%d unreadable images, %d non-image "
+                 "files)", stats["skipped_files"], skipped["unreadable"], skipped["not_image"])
     log.info("%s: train %d images (fraction %.2f of %d), test %d; label noise p=%.3f "
              "resampled %d labels, %d changed", h.name, len(train), cfg.train_fraction,
              len(splits["train"]), len(test), cfg.label_noise, resampled, changed)

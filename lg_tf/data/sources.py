@@ -8,10 +8,16 @@ noise, the fine->coarse table) works on one label space.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
+import re
 import socket
+import sys
+import tempfile
+import time
 
 import numpy as np
 
@@ -29,6 +35,9 @@ class DataError(RuntimeError):
 class Split:
     images: np.ndarray  # uint8 [N, H, W, 3] pixels, or str [N] file paths
     labels: np.ndarray  # int32 [N] dense fine labels
+    # Image folders with --skip_corrupt: the files left out, {"unreadable": [...],
+    # "not_image": [...]}. Not carried over by `take`.
+    skipped: dict = dataclasses.field(default_factory=dict)
 
     @property
     def is_files(self) -> bool:
@@ -136,33 +145,235 @@ def folder_tree_root(root: str) -> str:
     return dirs["train"] if dirs else root
 
 
-def list_class_files(root: str, h: Hierarchy) -> Split:
-    """Image files of each fine class, from root/<coarse>/<fine>/ or root/<fine>/."""
+# Files that sit in image folders without being data: skipped without a word.
+IGNORED_FILES = ("thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r")
+# Notes and annotations kept next to images: skipped with one warning.
+NOTE_EXTENSIONS = (".txt", ".md", ".rst", ".json", ".csv", ".xml")
+
+
+def _check_root(root: str) -> None:
     if not os.path.isdir(root):
         raise DataError(f"image folder '{root}' does not exist; pass --data_dir pointing at "
                         "root/<coarse>/<fine>/<images> (or root/train and root/test)")
-    paths, labels, skipped = [], [], 0
+
+
+def _listdir(d: str) -> list[str]:
+    try:
+        return sorted(os.listdir(d))
+    except OSError as e:
+        raise DataError(f"cannot read folder '{d}' ({e.strerror}); check its permissions") from None
+
+
+def folder_class_names(root: str) -> list[str]:
+    """The fine classes an image folder offers: root/<coarse>/<fine>/ or root/<fine>/ names."""
+    _check_root(root)
+    names = []
+    for d in _listdir(root):
+        path = os.path.join(root, d)
+        if d.startswith(".") or not os.path.isdir(path):
+            continue
+        subs = [s for s in _listdir(path)
+                if not s.startswith(".") and os.path.isdir(os.path.join(path, s))]
+        names += subs or [d]
+    return list(dict.fromkeys(names))
+
+
+def list_class_files(root: str, h: Hierarchy, skip_corrupt: bool = False) -> Split:
+    """Readable image files of each fine class, from root/<coarse>/<fine>/ or root/<fine>/.
+
+    Hidden files and Thumbs.db/desktop.ini are ignored, notes (.txt, .md, ...) ignored with
+    a warning. Any other file without an image extension, and every image TensorFlow cannot
+    decode (one parallel tf.data pass, `find_unreadable`), stops the run with a DataError
+    naming the first one, or with `skip_corrupt` is left out and counted in `Split.skipped`.
+    """
+    _check_root(root)
+    paths, labels, notes, not_image, subfolders = [], [], [], [], []
+    class_dirs = []
     for fine, name in enumerate(h.fine_names):
         d = _class_dir(root, h.coarse_names[h.parent[fine]], name)
-        files = sorted(os.listdir(d))
-        images = [f for f in files if f.lower().endswith(hier_lib.IMAGE_EXTENSIONS)]
-        skipped += len(files) - len(images)
+        class_dirs.append(d)
+        images = []
+        for f in _listdir(d):
+            path = os.path.join(d, f)
+            if f.startswith(".") or f.lower() in IGNORED_FILES:
+                continue
+            if os.path.isdir(path):
+                subfolders.append(path)
+            elif f.lower().endswith(hier_lib.IMAGE_EXTENSIONS):
+                images.append(path)
+            elif f.lower().endswith(NOTE_EXTENSIONS):
+                notes.append(path)
+            else:
+                not_image.append(path)
         if not images:
-            raise DataError(f"class folder '{d}' holds no images (.jpg, .jpeg, .png, .bmp, "
-                            ".gif); add images or remove the folder")
-        paths += [os.path.join(d, f) for f in images]
+            others = [f for f in not_image if os.path.dirname(f) == d]
+            hint = f" (it holds {_count(len(others), 'other file')}, e.g. {others[0]})" if others else ""
+            raise DataError(f"class folder '{d}' holds no images "
+                            f"({', '.join(hier_lib.IMAGE_EXTENSIONS)}){hint}; add images or "
+                            "remove the folder")
+        paths += images
         labels += [fine] * len(images)
-    if skipped:
-        log.warning("ignored %d file(s) without an image extension under %s", skipped, root)
-    return Split(np.asarray(paths), np.asarray(labels, dtype=np.int32))
+    if notes:
+        log.warning("ignored %s (%s) in the class folders under %s, e.g. %s",
+                    _count(len(notes), "note file"), ", ".join(NOTE_EXTENSIONS), root, notes[0])
+    if subfolders:
+        log.warning("ignored %s inside class folders under %s (images must sit directly in "
+                    "root/<coarse>/<fine>/), e.g. %s", _count(len(subfolders), "subfolder"),
+                    root, subfolders[0])
+    if not_image and not skip_corrupt:
+        what = f"lg_tf can read ({', '.join(hier_lib.IMAGE_EXTENSIONS)})"
+        if len(not_image) == 1:
+            raise DataError(f"'{not_image[0]}' is not an image {what}; remove or convert it, "
+                            "or pass --skip_corrupt to skip it")
+        raise DataError(f"{_count(len(not_image), 'file')} under '{root}' are not images {what}, "
+                        f"first: {not_image[0]}; remove or convert them, or pass "
+                        "--skip_corrupt to skip them")
+    paths = np.asarray(paths)
+    labels = np.asarray(labels, dtype=np.int32)
+    bad = find_unreadable(paths, root)
+    if len(bad) and not skip_corrupt:
+        first = paths[bad[0]]
+        if len(bad) == 1:
+            raise DataError(f"unreadable image {first} ({decode_error(first)}); fix or remove "
+                            "it, or pass --skip_corrupt to skip it")
+        raise DataError(f"{_count(len(bad), 'unreadable image')} under '{root}', first: {first} "
+                        f"({decode_error(first)}); fix or remove them, or pass --skip_corrupt "
+                        "to skip them")
+    skipped = {}
+    if not_image or len(bad):
+        skipped = {"unreadable": paths[bad].tolist(), "not_image": not_image}
+        log.warning("--skip_corrupt: skipped %s and %s under %s, e.g. %s",
+                    _count(len(bad), "unreadable image"), _count(len(not_image), "non-image file"),
+                    root, (skipped["unreadable"] + not_image)[0])
+        keep = np.ones(len(paths), dtype=bool)
+        keep[bad] = False
+        paths, labels = paths[keep], labels[keep]
+        counts = np.bincount(labels, minlength=h.num_fine)
+        if not counts.all():
+            d = class_dirs[int(np.argmin(counts))]
+            raise DataError(f"class folder '{d}' holds no readable images once the unreadable "
+                            "ones are skipped; fix them or add images")
+    return Split(paths, labels, skipped)
 
 
 def _class_dir(root: str, coarse: str, fine: str) -> str:
+    """root/<coarse>/<fine>, root/<fine>, or the one root/<any>/<fine> (a regrouping file)."""
     for d in (os.path.join(root, coarse, fine), os.path.join(root, fine)):
         if os.path.isdir(d):
             return d
+    found = [os.path.join(root, c, fine) for c in _listdir(root)
+             if not c.startswith(".") and os.path.isdir(os.path.join(root, c, fine))]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise DataError(f"fine class '{fine}' has {len(found)} folders under '{root}' "
+                        f"({', '.join(found[:3])}) and none under its coarse class '{coarse}'; "
+                        "keep one of them")
     raise DataError(f"no folder for fine class '{fine}' under '{root}' (looked for "
                     f"{coarse}/{fine}/ and {fine}/)")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+# --------------------------------------------------------------------------- decode check
+
+_UNREADABLE_CACHE: dict[str, np.ndarray] = {}
+# Native decoder chatter ("Premature end of JPEG data", "Improper call to JPEG library in
+# state 203", ...) printed on stderr while unreadable files are looked for: the DataError
+# says it in one sentence instead.
+_DECODER_NOISE = re.compile(r"jpe?g|png|gif|bmp|input file read error|huffman|marker",
+                            re.IGNORECASE)
+_PROGRESS_EVERY_S = 20.0
+
+
+def find_unreadable(paths: np.ndarray, where: str = "") -> np.ndarray:
+    """Indices of the files in `paths` that TensorFlow cannot decode as an image.
+
+    One parallel tf.data pass decodes every file exactly as training will
+    (`pipeline.decode`); `ignore_errors` drops the ones that fail, and the indices that
+    did not come out are the unreadable files. The answer is cached per list of (path,
+    size, mtime) within the process.
+    """
+    if len(paths) == 0:
+        return np.zeros(0, dtype=np.int64)
+    key = _files_key(paths)
+    if key in _UNREADABLE_CACHE:
+        return _UNREADABLE_CACHE[key]
+    import tensorflow as tf
+    from lg_tf.data import pipeline
+    n = len(paths)
+    if n >= 1000:
+        log.info("checking %s images under %s for unreadable files ...", f"{n:,}", where or "")
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(n, dtype=np.int64), paths))
+    # The decoded shape is returned (not only the index) so the decode cannot be pruned.
+    ds = ds.map(lambda i, p: (i, tf.shape(pipeline.decode(p))),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    ds = ds.ignore_errors().batch(1024)
+    ok = np.zeros(n, dtype=bool)
+    start = last = time.perf_counter()
+    with _quiet_decoder_stderr():
+        for index, _ in ds.as_numpy_iterator():
+            ok[index] = True
+            now = time.perf_counter()
+            if now - last > _PROGRESS_EVERY_S:
+                log.info("  ... %s of %s images decoded", f"{int(ok.sum()):,}", f"{n:,}")
+                last = now
+    bad = np.flatnonzero(~ok)
+    if n >= 1000 or len(bad):
+        log.info("checked %s images under %s in %.1f s: %d unreadable", f"{n:,}", where,
+                 time.perf_counter() - start, len(bad))
+    _UNREADABLE_CACHE[key] = bad
+    return bad
+
+
+def decode_error(path: str) -> str:
+    """TensorFlow's reason for not decoding one file, in a few words."""
+    import tensorflow as tf
+    from lg_tf.data import pipeline
+    try:
+        with _quiet_decoder_stderr():
+            pipeline.decode(tf.constant(path))
+    except Exception as e:  # InvalidArgumentError, NotFoundError, ...
+        text = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*", "", str(e)).strip().splitlines()
+        return (text[0] if text else type(e).__name__).rstrip(". ")[:120]
+    return "decoded on a second try"
+
+
+def _files_key(paths: np.ndarray) -> str:
+    digest = hashlib.sha1()
+    for p in paths.tolist():
+        try:
+            st = os.stat(p)
+            digest.update(f"{p}\t{st.st_size}\t{st.st_mtime_ns}\n".encode("utf-8", "replace"))
+        except OSError:
+            digest.update(f"{p}\t-\n".encode("utf-8", "replace"))
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _quiet_decoder_stderr():
+    """Holds back what native code prints on fd 2 and re-emits all but decoder messages."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr: nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(True)
+                    if not _DECODER_NOISE.search(line)]
+            if kept:
+                os.write(2, "".join(kept).encode())
 
 
 def holdout_split(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
@@ -176,11 +387,14 @@ def holdout_split(split: Split, fraction: float, seed: int) -> tuple[Split, Spli
     return split.take(~test), split.take(test)
 
 
-def load_folder(root: str, h: Hierarchy, holdout: float, seed: int) -> dict[str, Split]:
+def load_folder(root: str, h: Hierarchy, holdout: float, seed: int,
+                skip_corrupt: bool = False) -> dict[str, Split]:
     dirs = folder_split_dirs(root)
     if dirs:
-        return {s: list_class_files(d, h) for s, d in dirs.items()}
-    train, test = holdout_split(list_class_files(root, h), holdout, seed)
+        return {s: list_class_files(d, h, skip_corrupt) for s, d in dirs.items()}
+    tree = list_class_files(root, h, skip_corrupt)
+    train, test = holdout_split(tree, holdout, seed)
+    train.skipped = tree.skipped  # the whole tree's skipped files, counted once
     log.info("no train/ and test/ folders under %s: held out %d of %d images per class "
              "(fraction %.2f, seed %d) as the test split", root, len(test),
              len(train) + len(test), holdout, seed)
@@ -189,7 +403,8 @@ def load_folder(root: str, h: Hierarchy, holdout: float, seed: int) -> dict[str,
 
 # --------------------------------------------------------------------------- ImageNet
 
-def load_imagenet_tfds(h: Hierarchy, split: str, data_dir: str | None) -> Split:
+def load_imagenet_tfds(h: Hierarchy, split: str, data_dir: str | None,
+                      skip_corrupt: bool = False) -> Split:
     """Extracts a hierarchy's wnids from TFDS imagenet2012 into a JPEG folder cache once.
 
     Reading 1.28M records for a few thousand images is slow, so it is done a single time
@@ -218,4 +433,4 @@ def load_imagenet_tfds(h: Hierarchy, split: str, data_dir: str | None) -> Split:
         open(os.path.join(cache, "_COMPLETE"), "w").close()
         log.info("cached %d imagenet2012/%s images of %s in %s", counts.sum(), tfds_split,
                  h.name, cache)
-    return list_class_files(cache, h)
+    return list_class_files(cache, h, skip_corrupt)
