@@ -132,9 +132,14 @@ class ACRCallback(keras.callbacks.Callback):
         start, start_cpu = time.perf_counter(), time.process_time()
         before = start - self._epoch_start  # training + evaluation time of this epoch
         before_cpu = start_cpu - self._epoch_cpu
-        if self._pass is None:
-            self._pass = ConfusionPass(self.model, self.h.num_fine, self.strategy)
-        confusion = self._pass(self.dataset, self.steps)
+        # Fine runs count the confusion matrix during validation (`val_confusion`); only an
+        # epoch without validation (--eval_every > 1) needs a pass of its own.
+        confusion = None if logs is None else logs.get("val_confusion")
+        if confusion is None:
+            if self._pass is None:
+                self._pass = ConfusionPass(self.model, self.h.num_fine, self.strategy)
+            confusion = self._pass(self.dataset, self.steps)
+        confusion = np.asarray(confusion)
         pass_seconds = time.perf_counter() - start
         result = metrics.acr(confusion, self.h.parent_array(), self.h.coarse_names)
         if result.value is None and result.reason not in self._reported:
@@ -182,8 +187,10 @@ def final_analysis(run, model_dir: str, writer, max_samples: int = MAX_PROJECTOR
     step = run.checkpointer.latest_epoch or cfg.scaled_epochs
     out: dict = {}
     if run.fine:
-        confusion = confusion_matrix(run.model, run.test_ds, h.num_fine,
-                                     _local_strategy(run.strategy), steps)
+        confusion = run.test_confusion  # counted by the final evaluate()
+        if confusion is None:
+            confusion = confusion_matrix(run.model, run.test_ds, h.num_fine,
+                                         _local_strategy(run.strategy), steps)
         result = metrics.acr(confusion, h.parent_array(), h.coarse_names)
         out = {"test/acr": result.value, "test/acr_inter": _finite(result.inter),
                "test/acr_intra": _finite(result.intra), "acr_breakdown": result.per_coarse}

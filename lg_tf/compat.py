@@ -7,7 +7,6 @@ steps fail. Both patches apply only to multi-worker runs and leave every other p
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 
 def build_before_fit(model, strategy, input_shape, batch_size: int) -> None:
@@ -22,8 +21,9 @@ def build_before_fit(model, strategy, input_shape, batch_size: int) -> None:
 
 def patch_multi_worker_reduce() -> None:
     """Keras reduces each step's logs with `strategy.reduce("MEAN", v, axis=0)` on multi-worker
-    strategies, which fails for scalar losses and metrics. Metric state is already summed
-    across replicas, so the replicas hold equal values and a plain cross-replica mean is exact."""
+    strategies, which fails for scalar losses and metrics and would average a confusion
+    matrix over its rows. Metric state is already summed across replicas, so the replicas
+    hold equal values and a plain element-wise cross-replica mean is exact."""
     from keras.src.backend.tensorflow import trainer
     from keras.src import tree
     if getattr(trainer, "_lg_tf_patched", False):
@@ -32,14 +32,8 @@ def patch_multi_worker_reduce() -> None:
 
     def reduce_per_replica(values, strategy, reduction):
         if reduction == "auto" and trainer._collective_all_reduce_multi_worker(strategy):
-            return tree.map_structure(
-                lambda v: strategy.reduce("MEAN", v, axis=None if _scalar(v) else 0), values)
+            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
         return original(values, strategy, reduction)
 
     trainer.reduce_per_replica = reduce_per_replica
     trainer._lg_tf_patched = True
-
-
-def _scalar(v) -> bool:
-    values = getattr(v, "values", (v,))
-    return all(getattr(x, "shape", tf.TensorShape([])).rank == 0 for x in values)

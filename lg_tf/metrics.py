@@ -94,7 +94,9 @@ class ConfusionMatrix(keras.metrics.Metric):
         self.counts.assign_add(ops.reshape(counts, (self.num_classes, self.num_classes)))
 
     def result(self):
-        return self.counts
+        # A tensor, not the variable: distribution strategies reduce step outputs, and a
+        # mirrored variable handed back from a replica cannot be reduced.
+        return ops.multiply(self.counts, 1.0)
 
     def reset_state(self):
         self.counts.assign(ops.zeros_like(self.counts))

@@ -112,6 +112,8 @@ def compile_model(model, cfg: config_lib.Config, h, steps_per_epoch: int) -> Non
     run_metrics = [metrics.CoarseAccuracy(h.parent if fine else None, cfg.coarse_metric)]
     if fine:
         run_metrics.append(keras.metrics.SparseCategoricalAccuracy(name="fine_accuracy"))
+        # Counted during every evaluation, so ACR needs no pass of its own over the test split.
+        run_metrics.append(metrics.ConfusionMatrix(h.num_fine, name="confusion"))
     model.compile(
         optimizer=optim.CoupledSGD(lr, momentum=cfg.momentum,
                                    coupled_weight_decay=cfg.weight_decay,
@@ -122,8 +124,12 @@ def compile_model(model, cfg: config_lib.Config, h, steps_per_epoch: int) -> Non
 
 # --------------------------------------------------------------------------- model_dir
 
-def check_model_dir(cfg: config_lib.Config, model_dir: str) -> None:
-    """Refuses to mix runs: a model_dir holding a run with other flags needs --overwrite."""
+def check_model_dir(cfg: config_lib.Config, model_dir: str) -> bool:
+    """Refuses to mix runs: a model_dir holding a run with other flags needs --overwrite.
+
+    Returns whether the previous run must be discarded; `discard_run` does that only once
+    the new run's data has loaded, so a bad input never costs the old run.
+    """
     try:
         os.makedirs(model_dir, exist_ok=True)
         probe = os.path.join(model_dir, ".write_test")
@@ -135,22 +141,25 @@ def check_model_dir(cfg: config_lib.Config, model_dir: str) -> None:
                        "writable folder") from None
     saved = config_lib.load_saved(model_dir)
     if saved is None:
-        return
+        return False
     diff = [k for k in config_lib.Config.IDENTITY if getattr(saved, k) != getattr(cfg, k)]
     if diff and not cfg.overwrite:
         changes = ", ".join(f"--{k}={getattr(saved, k)} -> {getattr(cfg, k)}" for k in diff)
         raise RunError(f"--model_dir={model_dir} holds a run with other flags ({changes}); "
                        "use a new --model_dir, or pass --overwrite to start it afresh")
-    if diff:
-        log.warning("--overwrite: discarding the previous run in %s", model_dir)
-        for sub in ("checkpoints", "tensorboard", "export"):
-            path = os.path.join(model_dir, sub)
-            if tf.io.gfile.exists(path):
-                tf.io.gfile.rmtree(path)
-        for name in ("results.json", "config.json"):
-            path = os.path.join(model_dir, name)
-            if os.path.exists(path):
-                os.remove(path)
+    return bool(diff)
+
+
+def discard_run(model_dir: str) -> None:
+    log.warning("--overwrite: discarding the previous run in %s", model_dir)
+    for sub in ("checkpoints", "tensorboard", "export"):
+        path = os.path.join(model_dir, sub)
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.rmtree(path)
+    for name in ("results.json", "config.json", "confusion.json", "confusion.png"):
+        path = os.path.join(model_dir, name)
+        if os.path.exists(path):
+            os.remove(path)
 
 
 def _is_chief(strategy) -> bool:
@@ -183,13 +192,14 @@ class Run:
     steps_per_epoch: int
     checkpointer: cb.Checkpointer
     out_dir: str
+    test_confusion: np.ndarray | None = None  # fine confusion counts of the last evaluate()
 
     @property
     def fine(self) -> bool:
         return self.cfg.granularity == "fine"
 
 
-def build_run(cfg: config_lib.Config, model_dir: str, strategy=None) -> Run:
+def build_run(cfg: config_lib.Config, model_dir: str, strategy=None, reset: bool = False) -> Run:
     keras.utils.set_random_seed(cfg.seed)
     strategy = strategy or make_strategy(cfg)
     replicas = strategy.num_replicas_in_sync
@@ -198,6 +208,8 @@ def build_run(cfg: config_lib.Config, model_dir: str, strategy=None) -> Run:
             raise RunError(f"--{name}={getattr(cfg, name)} is not divisible by the {replicas} "
                            f"replicas; use a multiple of {replicas}")
     data = datasets.prepare(cfg)
+    if reset:
+        discard_run(model_dir)
     h = data.hierarchy
     fine = cfg.granularity == "fine"
     parent = None if fine else h.parent_array()
@@ -226,8 +238,8 @@ def build_run(cfg: config_lib.Config, model_dir: str, strategy=None) -> Run:
 
 def train_and_evaluate(cfg: config_lib.Config, model_dir: str, strategy=None) -> dict:
     """Trains (resuming from model_dir's last checkpoint), evaluates, exports; returns results."""
-    check_model_dir(cfg, model_dir)
-    run = build_run(cfg, model_dir, strategy)
+    reset = check_model_dir(cfg, model_dir)
+    run = build_run(cfg, model_dir, strategy, reset)
     if _is_chief(run.strategy):
         cb.write_json_atomic(os.path.join(model_dir, "config.json"), cfg.to_json())
     initial_epoch = run.checkpointer.restore()
@@ -324,8 +336,11 @@ def _callbacks(run: Run, results: Results, writer, guard) -> list:
 
 
 def evaluate(run: Run) -> dict:
+    """Scalar test metrics; a fine run's confusion matrix is kept in `run.test_confusion`."""
     result = run.model.evaluate(run.test_ds, steps=run.cfg.eval_steps or None, verbose=0,
                                 return_dict=True)
+    if "confusion" in result:
+        run.test_confusion = np.asarray(result.pop("confusion"))
     return {f"test/{k}": float(v) for k, v in result.items()}
 
 

@@ -147,3 +147,16 @@ def test_mixed_precision_and_xla_runs_train(tiny_config, tmp_path, options):
     results = train_lib.train_and_evaluate(cfg, str(tmp_path))
     assert np.isfinite(results["final"]["test/loss"])
     assert keras.config.dtype_policy().name == "float32"  # the policy is restored afterwards
+
+
+def test_overwrite_with_bad_input_keeps_the_previous_run(tiny_config, tmp_path):
+    from lg_tf.data.sources import DataError
+    cfg = dataclasses.replace(tiny_config, epochs=1)
+    train_lib.train_and_evaluate(cfg, str(tmp_path))
+    before = open(tmp_path / "results.json").read()
+    bad = dataclasses.replace(cfg, dataset="folder", data_dir=str(tmp_path / "missing"),
+                              hierarchy="shapes", overwrite=True)
+    with pytest.raises(DataError):
+        train_lib.train_and_evaluate(bad, str(tmp_path))
+    assert open(tmp_path / "results.json").read() == before
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
