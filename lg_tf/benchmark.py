@@ -159,7 +159,7 @@ def _timed_fit(model, dataset, steps: int) -> float:
 
 
 def train_benchmark(names=tuple(TRAIN_MODELS), steps: int = 8, batch_size: int = 0,
-                    out: Callable[[str], None] = print) -> list[dict]:
+                    jit_compile: bool = False, out: Callable[[str], None] = print) -> list[dict]:
     """Images/s and GFLOP/s of the training step of each paper model, three ways:
     full (pipeline + loss + CoarseAccuracy + fine accuracy), no metrics, and a constant
     batch instead of the pipeline; the differences are what metrics and the pipeline cost."""
@@ -195,20 +195,21 @@ def train_benchmark(names=tuple(TRAIN_MODELS), steps: int = 8, batch_size: int =
                      keras.metrics.SparseCategoricalAccuracy(name="fine_accuracy")]
             model.compile(optimizer=optim.CoupledSGD(0.01, 0.9, 5e-4),
                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          metrics=extra if with_metrics else None)
+                          metrics=extra if with_metrics else None, jit_compile=jit_compile)
             return model
 
         flops = 3 * forward_flops(build(False))  # backward ~ 2x forward
         full = _timed_fit(build(True), ds, steps)
         bare = _timed_fit(build(False), ds, steps)
         fixed = _timed_fit(build(True), constant, steps)
-        row = {"model": name, "batch": batch, "gflop_per_image": flops / 1e9,
+        row = {"model": name, "batch": batch, "jit_compile": jit_compile, "gflop_per_image": flops / 1e9,
                "images_per_s": batch / full, "gflops": flops * batch / full / 1e9,
                "matmul_share": flops * batch / full / 1e9 / peak,
                "metrics_cost": full / bare - 1, "pipeline_cost": full / fixed - 1,
                "matmul_gflops": peak}
         rows.append(row)
-        out(f"{name}: batch {batch}, {row['gflop_per_image']:.2f} GFLOP/image (train), "
+        out(f"{name}{' (XLA)' if jit_compile else ''}: batch {batch}, "
+            f"{row['gflop_per_image']:.2f} GFLOP/image (train), "
             f"{row['images_per_s']:.1f} images/s, {row['gflops']:.1f} GFLOP/s = "
             f"{row['matmul_share']:.0%} of matmul; metrics+logging cost "
             f"{row['metrics_cost']:+.1%}, pipeline cost {row['pipeline_cost']:+.1%}")
@@ -219,13 +220,14 @@ def _define_train_flags() -> None:
     flags.DEFINE_list("models", list(TRAIN_MODELS), "Models to time: " + ", ".join(TRAIN_MODELS))
     flags.DEFINE_integer("steps", 8, "Timed steps per variant (after a warm-up epoch).")
     flags.DEFINE_integer("batch_size", 0, "Global batch (0: each model's default).")
+    flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 
 
 def _run_train() -> None:
     unknown = [m for m in FLAGS.models if m not in TRAIN_MODELS]
     if unknown:
         raise app.UsageError(f"unknown model(s) {unknown}; choose from {list(TRAIN_MODELS)}")
-    rows = train_benchmark(FLAGS.models, FLAGS.steps, FLAGS.batch_size)
+    rows = train_benchmark(FLAGS.models, FLAGS.steps, FLAGS.batch_size, FLAGS.jit_compile)
     share = {r["model"]: r["matmul_share"] for r in rows}
     if "preact_resnet18_w64" in share:
         verdict = "PASS" if share["preact_resnet18_w64"] >= TARGET_MATMUL_SHARE else "BELOW"

@@ -62,3 +62,22 @@ def test_cli_usage_errors():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "subcommands:" in proc.stdout + proc.stderr
+
+
+def test_forward_flops_by_hand():
+    from lg_tf.models import build_model
+    model = build_model("preact_resnet18", 10, width=4, input_shape=(8, 8, 3))
+    convs = [l for l in model.layers if l.__class__.__name__ == "Conv2D"]
+    by_hand = sum(2 * l.output.shape[1] * l.output.shape[2] * l.kernel_size[0] * l.kernel_size[1]
+                  * l.input.shape[-1] * l.filters for l in convs) + 2 * 32 * 10
+    assert benchmark.forward_flops(model) == by_hand
+    # The stem alone: 8x8 outputs, 3x3 kernel, 3 -> 4 channels.
+    assert convs[0].output.shape[1:] == (8, 8, 4)
+
+
+def test_train_benchmark_tiny_reports_shares():
+    rows = benchmark.train_benchmark(["preact_resnet18_w64"], steps=1, batch_size=2,
+                                     out=lambda line: None)
+    (row,) = rows
+    assert row["images_per_s"] > 0 and row["gflops"] > 0 and row["matmul_gflops"] > 0
+    assert row["gflop_per_image"] == pytest.approx(3 * 1.11084544, rel=1e-6)
