@@ -1,0 +1,257 @@
+"""Fig. 6 / Fig. 7: does ACR predict the gain of fine over coarse training?
+
+usage: python -m pipelines.acr_vs_gain --runs_dir=DIR --out_dir=DIR [--report_dir=DIR]
+
+Scans --runs_dir (any tree of finished run folders holding results.json, e.g. the out_dir
+of other pipelines) and pairs each fine run with the coarse runs that share everything
+else (the config without granularity, seed and settings that do not change training; a
+coarse run's --label_noise is ignored, as noise only changes fine labels). For each pair:
+ΔA_test = FC − CC (means over seeds) against the fine run's ACR; then Pearson and Spearman
+correlation, a table and a scatter like the paper's Fig. 6/7 next to the published points.
+Trains nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from lg_tf import config as config_lib
+from pipelines import common, plots, report
+from pipelines import published as pub
+from pipelines.common import Context
+from pipelines.report import Column, Table
+
+NAME = "acr_vs_gain"
+TITLE = "Fig. 6 / Fig. 7 — ACR against the gain of fine training (ΔA_test)"
+IGNORED = set(common.NOT_TRAINED) | {"granularity", "seed"}
+NEUTRAL = {"train_fraction": 1.0, "label_noise": 0.0, "dropout": 0.0, "extra_layer": False,
+           "coarse_zero": "", "hierarchy_file": ""}
+SHORT = {"train_fraction": "r", "label_noise": "p", "dropout": "dropout",
+         "hierarchy": "h", "coarse_zero": "cz", "dataset": "dataset", "extra_layer": "extra"}
+
+
+@dataclasses.dataclass
+class Pair:
+    key: tuple                    # the fine runs' config, less IGNORED fields
+    fine: list                    # results dicts, one per seed
+    coarse: list
+    fine_dir: str                 # folder of the first fine run (for the listing)
+    ident: int = 0
+    label: str = ""
+
+    @property
+    def config(self) -> dict:
+        return dict(self.key)
+
+
+def _key(config: dict) -> tuple:
+    """The config less IGNORED fields; fields a run predates take today's defaults."""
+    config = {**config_lib.Config().to_json(), **config}
+    out = []
+    for k in sorted(config):
+        if k in IGNORED:
+            continue
+        v = config[k]
+        out.append((k, tuple(v) if isinstance(v, list) else v))
+    return tuple(out)
+
+
+def _coarse_match(key: tuple) -> tuple:
+    return tuple((k, 0.0 if k == "label_noise" else v) for k, v in key)
+
+
+def scan(runs_dir: str) -> list[tuple[str, dict]]:
+    """(folder, results) of every finished run under runs_dir, in sorted order."""
+    found = []
+    for folder, dirs, files in os.walk(runs_dir):
+        dirs.sort()
+        if "results.json" in files:
+            res = common.finished_results(folder)
+            if res and isinstance(res.get("config"), dict):
+                found.append((folder, res))
+    return sorted(found, key=lambda x: x[0])
+
+
+def pair_runs(found: list[tuple[str, dict]]) -> tuple[list[Pair], int]:
+    """Pairs of (fine group, coarse group); also how many runs stayed unpaired."""
+    fine, coarse, first_dir = {}, {}, {}
+    for folder, res in found:
+        cfg = res["config"]
+        key = _key(cfg)
+        if cfg.get("granularity") == "coarse":
+            group = coarse.setdefault(_coarse_match(key), {})
+        else:
+            group = fine.setdefault(key, {})
+            first_dir.setdefault(key, os.path.dirname(folder) if
+                                 os.path.basename(folder).startswith("seed_") else folder)
+        group.setdefault(cfg.get("seed"), res)   # one run per seed (the first found)
+    pairs, used = [], set()
+    for key in sorted(fine, key=str):
+        match = coarse.get(_coarse_match(key))
+        if match is None:
+            continue
+        used.add(_coarse_match(key))
+        pairs.append(Pair(key, list(fine[key].values()), list(match.values()), first_dir[key]))
+    unpaired = (sum(len(g) for k, g in fine.items() if _coarse_match(k) not in coarse)
+                + sum(len(g) for k, g in coarse.items() if k not in used))
+    _label(pairs)
+    return pairs, unpaired
+
+
+def _label(pairs: list[Pair]) -> None:
+    varying = []
+    if pairs:
+        keys = [dict(p.key) for p in pairs]
+        for field in keys[0]:
+            if len({repr(k.get(field)) for k in keys}) > 1:
+                varying.append(field)
+    for i, p in enumerate(pairs, 1):
+        c = p.config
+        parts = [f"{SHORT.get(f, f)}={c.get(f):g}" if isinstance(c.get(f), float) else
+                 f"{SHORT.get(f, f)}={c.get(f)}" for f in varying
+                 if f not in NEUTRAL or c.get(f) != NEUTRAL[f]]
+        p.ident = i
+        p.label = ", ".join(parts) or ("baseline" if varying else (
+            c.get("coarse_zero") or c.get("hierarchy") or c.get("dataset", "?")))
+
+
+def run(ctx: Context, runs_dir: str = "", base: config_lib.Config | None = None) -> dict:
+    runs_dir = runs_dir or ctx.out_dir
+    if not os.path.isdir(runs_dir):
+        raise common.PipelineError(f"--runs_dir={runs_dir} does not exist; point it at the "
+                                   "--out_dir of other pipelines (or any folder of runs)")
+    found = scan(runs_dir)
+    pairs, unpaired = pair_runs(found)
+    if ctx.dry_run:
+        print(f"{NAME}: {len(found)} finished runs under {runs_dir}, {len(pairs)} fine/coarse "
+              f"pairs, {unpaired} unpaired; trains nothing", flush=True)
+        for p in pairs:
+            print(f"  {p.ident:>3}  {p.label:<40} fine seeds {len(p.fine)}, coarse seeds "
+                  f"{len(p.coarse)}  {p.fine_dir}")
+        return {"pairs": pairs, "report": None}
+    if not found:
+        raise common.PipelineError(f"no finished run (results.json with final metrics) under "
+                                   f"--runs_dir={runs_dir}; run other pipelines first")
+    return {"pairs": pairs, "report": write(ctx, runs_dir, found, pairs, unpaired,
+                                            base or config_lib.Config())}
+
+
+def _stats(p: Pair):
+    fc, cc = common.test_acc(p.fine), common.test_acc(p.coarse)
+    return fc, cc, common.difference(fc, cc), common.acr(p.fine)
+
+
+def write(ctx: Context, runs_dir: str, found, pairs: list[Pair], unpaired: int,
+          base: config_lib.Config) -> str:
+    rows, points = [], []
+    for p in pairs:
+        fc, cc, gain, a = _stats(p)
+        c = p.config
+        where = c.get("coarse_zero") and f"cifar10 cz{c['coarse_zero']}" or (
+            f"{c.get('dataset')}/{c.get('hierarchy') or 'default'}")
+        rows.append([str(p.ident), p.label, where, f"{len(p.fine)}/{len(p.coarse)}", fc, cc,
+                     gain, a, os.path.relpath(p.fine_dir, runs_dir)])
+        points.append((str(p.ident), a.mean, gain.mean, gain.std))
+    table = Table([Column("ID"), Column("pair"), Column("dataset/hierarchy"),
+                   Column("seeds FC/CC"), Column("FC test acc (%)", std=True),
+                   Column("CC test acc (%)", std=True), Column("ΔA_test", std=True),
+                   Column("ACR", std=True), Column("fine runs")],
+                  rows, title="Fine/coarse pairs found", csv="acr_vs_gain_pairs.csv",
+                  notes=[f"{len(found)} finished runs under `{runs_dir}`; {len(pairs)} pairs; "
+                         f"{unpaired} runs without a partner"
+                         + (" (e.g. extra-layer coarse runs, which have no fine counterpart)."
+                            if unpaired else "."),
+                         "FC and CC are means over the seeds each side has (the `seeds FC/CC` "
+                         "column); a coarse baseline shared by several fine runs (Table VII's) "
+                         "enters each pair with all its seeds."])
+    defined = [pt for pt in points if pt[1] is not None and pt[2] is not None]
+    r, rho = common.correlation([pt[1] for pt in defined], [pt[2] for pt in defined])
+    corr_rows = [["ours", str(len(defined)), _num(r), _num(rho)]]
+    for name, pts in (("paper, Fig. 6 (Table I datasets + CIFAR-100-5/-15)",
+                       [(x, y) for _, x, y in pub.FIG6]),
+                      ("paper, Fig. 7a (Table VI, CIFAR-10 groupings)",
+                       [(row[5], row[4] - row[3]) for row in pub.TABLE6]),
+                      ("paper, Fig. 7b (Table VII, CIFAR-10 noise)",
+                       [(v[2], v[1]) for v in pub.TABLE7["cifar10"].values()])):
+        pr, prho = common.correlation([x for x, _ in pts], [y for _, y in pts])
+        corr_rows.append([name, str(len(pts)), _num(pr), _num(prho)])
+    corr = Table([Column("points"), Column("n"), Column("Pearson r"), Column("Spearman ρ")],
+                 corr_rows, title="Correlation of ΔA_test with ACR", csv="acr_vs_gain.csv",
+                 notes=["The paper states the trend (higher ACR, higher ΔA_test) without a "
+                        "coefficient; its rows here are computed from its published numbers."])
+    if r is None:
+        finding = (f"Only {len(defined)} pair(s) with a defined ACR: too few for a correlation "
+                   "(at least 3 needed).")
+    else:
+        sign = ("positive, as the paper claims (higher ACR, larger gain)" if r > 0 else
+                "not positive: these runs do not show the paper's trend")
+        finding = (f"Across {len(defined)} pairs, ΔA_test and ACR correlate with Pearson r = "
+                   f"{r:+.2f} (Spearman ρ = {rho:+.2f}): {sign}.")
+        if len(defined) < 6:
+            finding += " With so few points, one pair can change the sign."
+    findings = [finding]
+    noisy = [p for p in pairs if len(p.fine) < 2 or len(p.coarse) < 2]
+    if noisy:
+        findings.append(f"{len(noisy)} of {len(pairs)} pairs have a single seed on one side; "
+                        "their ΔA_test carries no spread estimate.")
+    figure = plots.acr_scatter(os.path.join(ctx.report_dir, "fig6_acr_vs_gain.png"), points,
+                               "ours: ΔA_test vs ACR (IDs as in the table)",
+                               paper=[(lab, x, y) for lab, x, y in pub.FIG6],
+                               paper_title="paper, Fig. 6 (published numbers)")
+    datasets = sorted({str(dict(p.key).get("dataset")) for p in pairs})
+    specs, runs = [], {}
+    for p in pairs:
+        for gran, results in (("fine", p.fine), ("coarse", p.coarse)):
+            s = common.RunSpec(f"pair{p.ident}_{gran}", f"{p.label} {gran}")
+            specs.append(s)
+            runs[s.name] = results
+    head = _header(ctx, runs_dir, found, pairs, datasets)
+    return report.write_report(
+        NAME, TITLE, base, ctx, specs, runs, [table, corr], findings,
+        [(os.path.basename(figure), "ΔA_test = FC − CC (± combined seed std) against the fine "
+          "run's ACR; numbers are pair IDs; dashed: least-squares line. Right: the paper's "
+          "Fig. 6 points from its tables.")],
+        None, "", header_text=head)
+
+
+def _num(x) -> str:
+    return "n/a (needs ≥ 3 points)" if x is None else f"{x:+.3f}"
+
+
+def _header(ctx: Context, runs_dir: str, found, pairs, datasets) -> str:
+    lines = [f"# {TITLE}", ""]
+    not_paper = [d for d in datasets if d in ("embedded", "folder")]
+    if not_paper:
+        lines += [f"> ⚠ **Not in the paper — not a reproduction.** Pairs on "
+                  f"{', '.join(not_paper)} have no published counterpart; the paper's points "
+                  "are shown beside ours for the trend only.", ""]
+    epochs = sorted({r["config"]["epochs"] for _, r in found})
+    models = sorted({f"{r['config']['model']} width {r['config']['width']}"
+                     if r["config"]["model"] == "preact_resnet18" else
+                     f"wide_resnet {r['config']['wrn_depth']}-{r['config']['wrn_widen']}"
+                     for _, r in found})
+    seeds = sorted({r["config"]["seed"] for _, r in found})
+    rows = [("runs scanned", f"`{runs_dir}` ({len(found)} finished runs, {len(pairs)} pairs)"),
+            ("datasets", ", ".join(datasets) or "none"),
+            ("models", ", ".join(models)),
+            ("epochs (at fraction 1, as the runs were trained)", ", ".join(map(str, epochs))),
+            ("seeds", ", ".join(map(str, seeds))),
+            ("command", f"`{ctx.command}`" if ctx.command else "(called from Python)"),
+            ("HParams view", f"`tensorboard --logdir {ctx.hparams_for(NAME)}`")]
+    lines += ["| | |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
+    return "\n".join(lines)
+
+
+EXTRA_FLAGS = {"runs_dir": ("string", "", "Folder tree of finished runs to pair (default: "
+                                          "--out_dir).")}
+
+
+def main(values, base, ctx):
+    out = run(ctx, values.runs_dir, base)
+    if out["report"]:
+        print(f"report: {out['report']}")
+
+
+if __name__ == "__main__":
+    common.entry_point(__doc__, main, EXTRA_FLAGS)

@@ -1,0 +1,225 @@
+"""Every experiment of the paper, for every dataset this machine has.
+
+usage: python -m pipelines.all --out_dir=DIR [--only=embedded,cifar10,...] [--data_dir=DIR]
+           [--seeds=N] [--epochs_scale=S] [--dry_run] [--report_dir=DIR]
+           [lg_tf flags, applied on top of every dataset's flagfile]
+
+Datasets: the embedded one always (flags/quickstart.cfg); CIFAR-10, CIFAR-100 (+ animals)
+and the two ImageNet subsets only when TFDS has them prepared in --data_dir. Each dataset
+runs the experiments the paper ran on it:
+
+  embedded            table1 data_efficiency extra_layer dropout label_noise tsne
+  cifar10             table1 data_efficiency extra_layer dropout custom_coarse label_noise tsne
+  cifar100            table1 data_efficiency extra_layer num_coarse
+  cifar100_animals    table1 data_efficiency extra_layer dropout
+  imagenet_dog_cat    table1 data_efficiency extra_layer dropout
+  imagenet_fruit_veg  table1 data_efficiency extra_layer dropout
+
+then acr_vs_gain over all the runs (Fig. 6). Runs of one TFDS dataset share
+<out_dir>/runs/<dataset>/, so a run two experiments need (Table I's fine run is Fig. 2's
+r=1 and Table VII's p=0) trains once; reports go to <report_dir>/<dataset>/<experiment>/
+and an index to <report_dir>/index.md. Interrupted? Run the same command again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+from pipelines import (acr_vs_gain, common, custom_coarse, data_efficiency, dropout,
+                       extra_layer, label_noise, num_coarse, table1, tsne)
+from pipelines.common import Context
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    key: str
+    flagfile: str
+    tfds: str | None          # TFDS name that must be prepared (None: always available)
+    experiments: tuple
+
+
+PIPELINES = {"table1": table1, "data_efficiency": data_efficiency, "extra_layer": extra_layer,
+             "dropout": dropout, "custom_coarse": custom_coarse, "label_noise": label_noise,
+             "num_coarse": num_coarse, "tsne": tsne}
+
+DATASETS = (
+    Entry("embedded", "flags/quickstart.cfg", None,
+          ("table1", "data_efficiency", "extra_layer", "dropout", "label_noise", "tsne")),
+    Entry("cifar10", "flags/cifar10.cfg", "cifar10",
+          ("table1", "data_efficiency", "extra_layer", "dropout", "custom_coarse",
+           "label_noise", "tsne")),
+    Entry("cifar100", "flags/cifar100.cfg", "cifar100",
+          ("table1", "data_efficiency", "extra_layer", "num_coarse")),
+    Entry("cifar100_animals", "flags/cifar100_animals.cfg", "cifar100",
+          ("table1", "data_efficiency", "extra_layer", "dropout")),
+    Entry("imagenet_dog_cat", "flags/imagenet_dog_cat.cfg", "imagenet2012",
+          ("table1", "data_efficiency", "extra_layer", "dropout")),
+    Entry("imagenet_fruit_veg", "flags/imagenet_fruit_veg.cfg", "imagenet2012",
+          ("table1", "data_efficiency", "extra_layer", "dropout")),
+)
+
+
+def is_prepared(name: str | None, data_dir: str = "") -> bool:
+    if name is None:
+        return True
+    import tensorflow_datasets as tfds
+    try:
+        return bool(tfds.builder(name, data_dir=data_dir or None).is_prepared())
+    except Exception:  # noqa: BLE001 - an unreadable data_dir means: not available here
+        return False
+
+
+def available(data_dir: str = "", only: tuple = ()) -> tuple[list[Entry], list[str]]:
+    """The entries to run, and one line per skipped dataset saying why."""
+    keys = {e.key for e in DATASETS}
+    unknown = [k for k in only if k not in keys]
+    if unknown:
+        raise common.PipelineError(f"--only={','.join(only)} names unknown dataset(s) "
+                                   f"{', '.join(unknown)}; choose from {', '.join(sorted(keys))}")
+    out, skipped = [], []
+    for e in DATASETS:
+        if only and e.key not in only:
+            continue
+        if is_prepared(e.tfds, data_dir):
+            out.append(e)
+        else:
+            skipped.append(f"{e.key}: TFDS '{e.tfds}' is not prepared in "
+                           f"{data_dir or '~/tensorflow_datasets'}; skipped")
+    return out, skipped
+
+
+def run(ctx: Context, bases: dict, entries: list[Entry] | None = None,
+        experiments: dict | None = None, skipped: list[str] = ()) -> dict:
+    """Runs every experiment of every entry (bases: key -> base Config), then acr_vs_gain.
+
+    experiments: optional {key: (experiment, ...)} to run fewer (tests).
+    """
+    entries = entries if entries is not None else [e for e in DATASETS if e.key in bases]
+    for line in skipped:
+        print(line, flush=True)
+    reports, planned = [], []
+    for e in entries:
+        base = bases[e.key]
+        for name in (experiments or {}).get(e.key, e.experiments):
+            sub = Context(out_dir=ctx.out_dir, seeds=ctx.seeds, epochs_scale=ctx.epochs_scale,
+                          dry_run=ctx.dry_run, command=ctx.command,
+                          report_dir=os.path.join(ctx.report_dir, e.key, name),
+                          runs_root=os.path.join(ctx.out_dir, "runs", base.dataset),
+                          hparams_dir=os.path.join(ctx.out_dir, "hparams", e.key, name),
+                          planned=planned)
+            print(f"== {e.key}: {name} ==", flush=True)
+            out = PIPELINES[name].run(base, sub)
+            if out.get("report"):
+                reports.append((e.key, name, out["report"]))
+    runs_dir = os.path.join(ctx.out_dir, "runs")
+    sub = Context(out_dir=ctx.out_dir, seeds=ctx.seeds, epochs_scale=ctx.epochs_scale,
+                  dry_run=ctx.dry_run, command=ctx.command,
+                  report_dir=os.path.join(ctx.report_dir, "acr_vs_gain"),
+                  hparams_dir=os.path.join(ctx.out_dir, "hparams", "acr_vs_gain"))
+    print("== all datasets: acr_vs_gain ==", flush=True)
+    if ctx.dry_run and not os.path.isdir(runs_dir):
+        print(f"acr_vs_gain: {runs_dir} has no runs yet; it pairs them once they exist")
+    else:
+        out = acr_vs_gain.run(sub, runs_dir)
+        if out.get("report"):
+            reports.append(("all", "acr_vs_gain", out["report"]))
+    if ctx.dry_run:
+        print(dry_run_total(planned), flush=True)
+    index = None if ctx.dry_run else write_index(ctx, reports, skipped)
+    return {"reports": reports, "index": index}
+
+
+def dry_run_total(planned: list) -> str:
+    """Experiments share runs: count each run folder once."""
+    unique = {p.model_dir: p for p in planned}
+    todo = [p for p in unique.values() if p.status != "done"]
+    images = [common.planned_work(p.cfg)["images"] for p in todo]
+    known = sum(i for i in images if i is not None)
+    return (f"all: {len(planned)} trainings listed, {len(unique)} distinct runs "
+            f"({len(planned) - len(unique)} shared between experiments); {len(todo)} to train, "
+            f"{known:,} training images" + (f" (+{images.count(None)} runs of unknown size)"
+                                             if None in images else ""))
+
+
+def write_index(ctx: Context, reports: list, skipped) -> str:
+    os.makedirs(ctx.report_dir, exist_ok=True)
+    lines = ["# Reproducing the paper: every experiment", "",
+             f"Command: `{ctx.command}`" if ctx.command else "", "",
+             f"Seeds: {ctx.seeds}; epochs scale: {ctx.epochs_scale:g}"
+             + (" — **scaled run, not a reproduction**" if ctx.epochs_scale < 1 else ""), "",
+             "| dataset | experiment | report |", "|---|---|---|"]
+    for key, name, path in reports:
+        rel = os.path.relpath(path, ctx.report_dir)
+        lines.append(f"| {key} | {name} | [{rel}]({rel}) |")
+    if skipped:
+        lines += ["", "Skipped:", ""] + [f"- {s}" for s in skipped]
+    path = os.path.join(ctx.report_dir, "index.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def config_for(flagfile: str, overrides: list[str]):
+    """The Config of a flagfile with the command line's lg_tf flags on top."""
+    from absl import flags
+    from lg_tf import config as config_lib
+    if not os.path.isfile(flagfile):
+        raise common.PipelineError(f"cannot find {flagfile}; run pipelines.all from the "
+                                   "repository root (where flags/ is)")
+    values = flags.FlagValues()
+    config_lib.define_flags(values)
+    try:
+        values(["pipelines.all", f"--flagfile={flagfile}", *overrides])
+    except flags.Error as e:
+        raise common.PipelineError(f"{flagfile}: {e}") from None
+    return common.base_config(values)
+
+
+def _config_flag_names() -> list[str]:
+    from lg_tf import config as config_lib
+    return [n for group in config_lib.HELP.values() for n in group]
+
+
+EXTRA_FLAGS = {"only": ("list", [], "Run only these datasets (keys: " + ", ".join(
+    e.key for e in DATASETS) + ").")}
+
+
+def _main():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from absl import app, flags
+    from lg_tf import cli
+
+    if any(a.startswith(("--flagfile", "-flagfile")) for a in sys.argv[1:]):
+        cli.fail("pipelines.all picks each dataset's flagfile itself; pass only overrides "
+                 "(e.g. --data_dir=DIR --epochs_scale=0.1)")
+    common.define_flags(EXTRA_FLAGS)
+
+    def main(argv):
+        if len(argv) > 1:
+            cli.fail(f"unexpected argument(s) {' '.join(argv[1:])}; flags look like "
+                     "--name=value")
+        cli.setup_logging()
+        values = flags.FLAGS
+        with cli.clean_errors():
+            try:
+                ctx = common.context_from_flags(values)
+                overrides = [values[n].serialize() for n in _config_flag_names()
+                             if values[n].present and n != "model_dir"]
+                entries, skipped = available(values.data_dir, tuple(values.only))
+                bases = {e.key: config_for(e.flagfile, overrides) for e in entries}
+                from lg_tf import train_lib
+                train_lib.configure_devices(next(iter(bases.values())))
+                out = run(ctx, bases, entries, skipped=skipped)
+                if out["index"]:
+                    print(f"index: {out['index']}")
+            except common.PipelineError as e:
+                cli.fail(str(e))
+
+    app.run(main, flags_parser=lambda argv: cli.parse_flags(
+        argv, common.help_groups(EXTRA_FLAGS), __doc__))
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,574 @@
+"""What every pipeline shares: the grid of named runs, the runner, seeds, the dry run, flags.
+
+A pipeline is a list of `RunSpec`s (a name plus `Config` overrides) run for `--seeds`
+seeds through `train_lib.train_and_evaluate`, each in `<runs_root>/<name>/seed_<k>`:
+
+* run names are canonical (`fine`, `coarse`, `fine_r0.4`, `fine_p0.01`, `coarse_extra`,
+  `fine_dropout0.3`, `fine_cz0135`, `fine_h-cifar100_5`), derived from the run's config, so
+  pipelines sharing an --out_dir share their runs (Table I's `fine` is Fig. 2's r=1.0 and
+  Table VII's p=0);
+* a finished run (results.json with a non-empty `final`) is skipped, an interrupted one
+  resumes from its last checkpoint (train_and_evaluate does that), and a folder holding a
+  run with other settings is refused in one sentence;
+* `--epochs_scale` multiplies the epochs and the LR milestones; the report says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import shlex
+import sys
+import time
+from typing import Callable, Iterable, Sequence
+
+from lg_tf import config as config_lib
+
+log = logging.getLogger("lg_tf.pipelines")
+
+
+class PipelineError(ValueError):
+    """A pipeline that cannot run as asked; the message says what to do."""
+
+
+# --------------------------------------------------------------------------- context
+
+@dataclasses.dataclass
+class Context:
+    """Where a pipeline writes and how it repeats runs (the pipeline flags, as one object)."""
+    out_dir: str
+    seeds: int = 1
+    epochs_scale: float = 1.0
+    dry_run: bool = False
+    command: str = ""
+    report_dir: str = ""    # report.md, CSV, PNGs (default: out_dir)
+    runs_root: str = ""     # the run folders (default: out_dir/runs)
+    hparams_dir: str = ""   # TensorBoard HParams view (default: out_dir/hparams/<pipeline>)
+    planned: list = dataclasses.field(default_factory=list, repr=False)  # dry runs add here
+
+    def __post_init__(self):
+        if not self.out_dir:
+            raise PipelineError("--out_dir is required: the folder for the runs and the report")
+        if self.seeds < 1:
+            raise PipelineError(f"--seeds={self.seeds} must be at least 1")
+        if not (self.epochs_scale > 0 and math.isfinite(self.epochs_scale)):
+            raise PipelineError(f"--epochs_scale={self.epochs_scale} must be a positive number, "
+                                "e.g. 0.1 for a tenth of the epochs")
+        self.report_dir = self.report_dir or self.out_dir
+        self.runs_root = self.runs_root or os.path.join(self.out_dir, "runs")
+
+    def hparams_for(self, pipeline: str) -> str:
+        return self.hparams_dir or os.path.join(self.out_dir, "hparams", pipeline)
+
+    def seed_list(self, base: config_lib.Config) -> list[int]:
+        return list(range(base.seed, base.seed + self.seeds))
+
+
+def command_line() -> str:
+    """The command that started this process, as one copy-pasteable line."""
+    module = sys.modules["__main__"].__spec__
+    head = f"python -m {module.name}" if module else f"python {sys.argv[0]}"
+    return " ".join([head] + [shlex.quote(a) for a in sys.argv[1:]])
+
+
+# --------------------------------------------------------------------------- the grid
+
+# Fields that only change what is logged (or where things go), not what is trained: a
+# finished run that differs only in these is reused.
+NOT_TRAINED = ("data_dir", "overwrite", "export_dir", "strategy", "cpu_devices", "train_eval",
+               "acr_every", "eval_every", "jit_compile", "eval_batch_size")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    name: str                     # folder name under runs_root, canonical (see run_name)
+    label: str                    # for progress lines and reports, e.g. "fine r=0.4"
+    overrides: tuple = ()         # ((Config field, value), ...) applied to the base config
+    tags: tuple = ()              # ((key, value), ...) the report's row keys
+
+    @property
+    def tag(self) -> dict:
+        return dict(self.tags)
+
+    @property
+    def granularity(self) -> str:
+        return dict(self.overrides).get("granularity", "fine")
+
+
+def scale_epochs(cfg: config_lib.Config, scale: float) -> config_lib.Config:
+    """Epochs and LR milestones times `scale` (at least 1 epoch; milestones stay increasing)."""
+    if scale == 1:
+        return cfg
+    epochs = max(1, round(cfg.epochs * scale))
+    milestones = sorted({max(1, round(m * scale)) for m in cfg.lr_milestones})
+    return dataclasses.replace(cfg, epochs=epochs, lr_milestones=tuple(milestones))
+
+
+def make_config(base: config_lib.Config, spec: RunSpec, seed: int,
+                epochs_scale: float = 1.0) -> config_lib.Config:
+    cfg = dataclasses.replace(scale_epochs(base, epochs_scale), **dict(spec.overrides),
+                              seed=seed, overwrite=False, export_dir="")
+    return config_lib.validate(cfg)
+
+
+def run_name(cfg: config_lib.Config) -> str:
+    """Canonical folder name: granularity plus what sets the run apart from a plain one."""
+    from lg_tf.data import datasets
+    parts = [cfg.granularity]
+    if cfg.hierarchy and cfg.hierarchy != datasets.DATASETS[cfg.dataset].default_hierarchy:
+        parts.append(f"h-{cfg.hierarchy}")
+    if cfg.hierarchy_file:
+        parts.append(f"hf-{os.path.splitext(os.path.basename(cfg.hierarchy_file))[0]}")
+    if cfg.coarse_zero:
+        parts.append(f"cz{cfg.coarse_zero}")
+    if cfg.train_fraction != 1:
+        parts.append(f"r{cfg.train_fraction:g}")
+    if cfg.label_noise:
+        parts.append(f"p{cfg.label_noise:g}")
+    if cfg.dropout:
+        parts.append(f"dropout{cfg.dropout:g}")
+    if cfg.extra_layer:
+        parts.append("extra")
+    return "_".join(parts)
+
+
+def spec(base: config_lib.Config, label: str, tags: dict | None = None, **overrides) -> RunSpec:
+    """A run of the grid: `base` with `overrides`, named canonically from the result."""
+    cfg = config_lib.validate(dataclasses.replace(base, **overrides))
+    return RunSpec(run_name(cfg), label, tuple(sorted(overrides.items())),
+                   tuple((tags or {}).items()))
+
+
+def model_dir(ctx: Context, spec_: RunSpec, seed: int) -> str:
+    return os.path.join(ctx.runs_root, spec_.name, f"seed_{seed}")
+
+
+# --------------------------------------------------------------------------- run state
+
+def load_json(path: str) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def finished_results(path: str) -> dict | None:
+    """results.json of a finished run (non-empty `final`), else None."""
+    data = load_json(os.path.join(path, "results.json"))
+    return data if data and data.get("final") else None
+
+
+def config_differences(saved: dict, cfg: config_lib.Config) -> list[str]:
+    wanted = cfg.to_json()
+    out = []
+    for key, value in wanted.items():
+        if key in NOT_TRAINED or key not in saved:
+            continue
+        old = saved[key]
+        if isinstance(value, tuple):
+            value, old = list(value), list(old)
+        if old != value:
+            out.append(f"{key} {old} -> {value}")
+    return out
+
+
+def run_status(path: str, cfg: config_lib.Config) -> str:
+    """'done', 'partial' (will resume) or 'todo'; raises when the folder holds another run."""
+    saved = load_json(os.path.join(path, "config.json"))
+    if saved is None:
+        results = load_json(os.path.join(path, "results.json"))
+        saved = results.get("config") if results else None
+    if saved is not None:
+        diff = config_differences(saved, cfg)
+        if diff:
+            raise PipelineError(
+                f"{path} holds a run with other settings ({', '.join(diff[:4])}); use another "
+                "--out_dir (or delete that folder) to run with these settings")
+    if finished_results(path):
+        return "done"
+    return "partial" if saved is not None else "todo"
+
+
+# --------------------------------------------------------------------------- cost estimate
+
+# Training images per fine class of each source (before --train_fraction); ImageNet classes
+# hold 732-1300 images, 1300 is an upper bound.
+PER_CLASS = {"embedded": 1000, "cifar10": 5000, "cifar100": 500, "imagenet2012": 1300}
+TEST_PER_CLASS = {"embedded": 200, "cifar10": 1000, "cifar100": 100, "imagenet2012": 50}
+
+
+def planned_work(cfg: config_lib.Config) -> dict:
+    """Epochs, steps and images of one run, computed from the config (no data is loaded)."""
+    from lg_tf.data import datasets
+    try:
+        num_fine = datasets.resolve_hierarchy(cfg).num_fine
+    except Exception:  # noqa: BLE001 - a folder that is not there yet: the cost is unknown
+        num_fine = None
+    per_class = PER_CLASS.get(cfg.dataset)
+    train = num_fine * int(per_class * cfg.train_fraction) if num_fine and per_class else None
+    steps = cfg.steps_per_epoch or (train // cfg.batch_size if train else None)
+    epochs = cfg.scaled_epochs
+    return {"epochs": epochs, "steps": steps, "train_images": train,
+            "images": epochs * steps * cfg.batch_size if steps else None}
+
+
+def speed_key(cfg) -> tuple:
+    c = cfg if isinstance(cfg, dict) else cfg.to_json()
+    return (c["dataset"], c["model"], c["width"], c["wrn_depth"], c["wrn_widen"],
+            c["image_size"], c["batch_size"])
+
+
+def measured_speed(roots: Iterable[str]) -> dict:
+    """{speed_key: (seconds per training image, evaluation included; finished runs)}."""
+    found: dict = {}
+    for root in roots:
+        if not os.path.isdir(root):
+            continue
+        for folder, _, files in os.walk(root):
+            if "results.json" not in files:
+                continue
+            res = finished_results(folder)
+            if not res or not res.get("wall_time_s"):
+                continue
+            cfg = res["config"]
+            steps = cfg.get("steps_per_epoch") or (
+                res.get("data", {}).get("train_examples", 0) // cfg["batch_size"])
+            images = res.get("epochs_scaled", 0) * steps * cfg["batch_size"]
+            if images:
+                found.setdefault(speed_key(cfg), []).append(res["wall_time_s"] / images)
+    return {k: (sum(v) / len(v), len(v)) for k, v in found.items()}
+
+
+# --------------------------------------------------------------------------- the runner
+
+@dataclasses.dataclass
+class Planned:
+    spec: RunSpec
+    seed: int
+    cfg: config_lib.Config
+    model_dir: str
+    status: str
+
+
+def plan(base: config_lib.Config, specs: Sequence[RunSpec], ctx: Context) -> list[Planned]:
+    names = [s.name for s in specs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise PipelineError(f"the grid names run(s) {', '.join(dupes)} twice")
+    out = []
+    for seed in ctx.seed_list(base):       # seed-major: a stopped grid has whole seeds
+        for s in specs:
+            cfg = make_config(base, s, seed, ctx.epochs_scale)
+            path = model_dir(ctx, s, seed)
+            out.append(Planned(s, seed, cfg, path, run_status(path, cfg)))
+    return out
+
+
+def describe_plan(title: str, planned: Sequence[Planned], ctx: Context) -> str:
+    """The dry-run listing: one line per run, then totals and the estimated time."""
+    speeds = measured_speed([ctx.runs_root])
+    lines = [f"{title}: {len({p.spec.name for p in planned})} runs x {ctx.seeds} seed(s) = "
+             f"{len(planned)} trainings (epochs_scale {ctx.epochs_scale:g}); runs in "
+             f"{ctx.runs_root}",
+             f"  {'#':>3}  {'run':<28} {'label':<26} {'seed':>4} {'epochs':>6} {'steps':>6} "
+             f"{'batch':>5} {'images':>11}  status"]
+    todo_images, unknown, seconds, rate_runs = 0, 0, 0.0, 0
+    for i, p in enumerate(planned, 1):
+        work = planned_work(p.cfg)
+        images = work["images"]
+        lines.append(f"  {i:>3}  {p.spec.name:<28} {p.spec.label:<26} {p.seed:>4} "
+                     f"{work['epochs']:>6} {work['steps'] or '?':>6} {p.cfg.batch_size:>5} "
+                     f"{images if images is not None else '?':>11}  {p.status}")
+        if p.status == "done":
+            continue
+        if images is None:
+            unknown += 1
+            continue
+        todo_images += images
+        rate, count = speeds.get(speed_key(p.cfg), (None, 0))
+        if rate is None:
+            unknown += 1
+        else:
+            seconds += rate * images
+            rate_runs = max(rate_runs, count)
+    todo = sum(p.status != "done" for p in planned)
+    lines.append(f"  to train: {todo} of {len(planned)} runs, {todo_images:,} training images")
+    if todo == 0:
+        lines.append("  estimated time: 0 s (every run is finished; the report is rebuilt)")
+    elif unknown:
+        lines.append(f"  estimated time: unknown ({unknown} run(s) without a measured speed: no "
+                     "finished run with this dataset, model and batch size in "
+                     f"{ctx.runs_root} yet)" + (f"; the others ~{_duration(seconds)}"
+                                                 if seconds else ""))
+    else:
+        lines.append(f"  estimated time: ~{_duration(seconds)} (speed measured on {rate_runs} "
+                     "finished run(s) of the same dataset, model and batch size, evaluation "
+                     "included; setup and export add some seconds per run)")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def run_grid(title: str, base: config_lib.Config, specs: Sequence[RunSpec],
+             ctx: Context) -> dict[str, list[dict]] | None:
+    """Trains what is not finished; returns {run name: [results per seed]} (None on --dry_run)."""
+    planned = plan(base, specs, ctx)
+    if ctx.dry_run:
+        print(describe_plan(title, planned, ctx), flush=True)
+        ctx.planned.extend(planned)
+        return None
+    from lg_tf import train_lib
+    out: dict[str, list[dict]] = {s.name: [] for s in specs}
+    total = len(planned)
+    for i, p in enumerate(planned, 1):
+        head = f"run {i}/{total} {p.spec.label} seed {p.seed}"
+        if p.status == "done":
+            results = finished_results(p.model_dir)
+            log.info("%s: finished earlier, skipped (%s) [%s]", head, headline(results),
+                     p.model_dir)
+        else:
+            work = planned_work(p.cfg)
+            log.info("%s: %s %d epochs x %s steps -> %s", head,
+                     "resuming" if p.status == "partial" else "training", work["epochs"],
+                     work["steps"] or "?", p.model_dir)
+            start = time.perf_counter()
+            results = train_lib.train_and_evaluate(p.cfg, p.model_dir)
+            log.info("%s: done in %.0f s (%s)", head, time.perf_counter() - start,
+                     headline(results))
+        out[p.spec.name].append(results)
+    return out
+
+
+def headline(results: dict) -> str:
+    final = results.get("final", {})
+    parts = [f"test coarse {final['test/coarse_accuracy']:.4f}"]
+    if final.get("test/acr") is not None:
+        parts.append(f"ACR {final['test/acr']:.3g}")
+    return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------- statistics
+
+@dataclasses.dataclass(frozen=True)
+class Stat:
+    """Mean ± sample std over seeds (std None for one value); kind picks the format."""
+    mean: float | None
+    std: float | None = None
+    n: int = 0
+    kind: str = "pct"   # pct (percent, 2 decimals), delta (signed points), acr, num
+
+    @property
+    def ok(self) -> bool:
+        return self.mean is not None
+
+
+def stat(values: Iterable, kind: str = "pct") -> Stat:
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return Stat(None, None, 0, kind)
+    mean = sum(vals) / len(vals)
+    std = (math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
+           if len(vals) > 1 else None)
+    return Stat(mean, std, len(vals), kind)
+
+
+def published(value: float | None, kind: str = "pct") -> Stat | None:
+    return None if value is None else Stat(float(value), None, 0, kind)
+
+
+def final_metric(results: Sequence[dict], key: str, scale: float = 100.0,
+                 kind: str = "pct") -> Stat:
+    vals = [r.get("final", {}).get(key) for r in results]
+    return stat([v * scale if v is not None else None for v in vals], kind)
+
+
+def last_epoch_metric(results: Sequence[dict], key: str, scale: float = 100.0) -> Stat:
+    vals = []
+    for r in results:
+        epochs = [e for e in r.get("epochs", []) if key in e]
+        vals.append(epochs[-1][key] * scale if epochs else None)
+    return stat(vals, "pct")
+
+
+def test_acc(results: Sequence[dict]) -> Stat:
+    return final_metric(results, "test/coarse_accuracy")
+
+
+def train_acc(results: Sequence[dict]) -> Stat:
+    """The last epoch's accuracy on the un-augmented training split (`train_eval`)."""
+    return last_epoch_metric(results, "train_eval/coarse_accuracy")
+
+
+def acr(results: Sequence[dict]) -> Stat:
+    return final_metric(results, "test/acr", scale=1.0, kind="acr")
+
+
+def acr_reason(results: Sequence[dict]) -> str | None:
+    for r in results:
+        reason = r.get("final", {}).get("test/acr_undefined_reason")
+        if reason:
+            return reason
+    return None
+
+
+def difference(a: Stat, b: Stat, kind: str = "delta") -> Stat:
+    """a - b with the std of a difference of independent means (None for single seeds)."""
+    if not (a.ok and b.ok):
+        return Stat(None, None, 0, kind)
+    std = None
+    if a.std is not None and b.std is not None:
+        std = math.sqrt(a.std ** 2 + b.std ** 2)
+    return Stat(a.mean - b.mean, std, min(a.n, b.n), kind)
+
+
+def versus(ours: Stat, paper) -> Stat | str | None:
+    """Ours minus the published value: 'n/a' when the paper has no number, None without ours."""
+    if not isinstance(paper, Stat):
+        return "n/a"
+    if not ours.ok:
+        return None
+    return Stat(ours.mean - paper.mean, None, 0, "delta")
+
+
+def per_seed_gains(fine: Sequence[dict], coarse: Sequence[dict]) -> list[tuple[int, float]]:
+    """(seed, FC − CC in points) for the seeds both sides have (same seed: same data subset)."""
+    cc = {r["config"]["seed"]: r["final"]["test/coarse_accuracy"] for r in coarse}
+    out = []
+    for r in fine:
+        seed = r["config"]["seed"]
+        if seed in cc:
+            out.append((seed, 100 * (r["final"]["test/coarse_accuracy"] - cc[seed])))
+    return out
+
+
+def contrast(a: Stat, b: Stat, a_name: str, b_name: str, prefix: str = "") -> str:
+    """One plain sentence: is `a` above `b` in these runs, and is that more than seed noise?"""
+    if not (a.ok and b.ok):
+        return f"{prefix}no comparison of {a_name} and {b_name}: a run is missing."
+    d = a.mean - b.mean
+    nums = f"{a_name} {a.mean:.2f}% vs {b_name} {b.mean:.2f}% ({d:+.2f} points)"
+    ahead = (f"{a_name} is ahead" if d > 0 else f"{b_name} is ahead" if d < 0 else "a tie")
+    if d == 0:
+        return f"{prefix}{nums}: a tie."
+    if a.n < 2 or b.n < 2:
+        return (f"{prefix}{nums}: {ahead} in this single-seed run; no seed-to-seed spread was "
+                "measured, so a difference of this size may be noise (--seeds=3 or more tells).")
+    se = math.sqrt((a.std or 0.0) ** 2 / a.n + (b.std or 0.0) ** 2 / b.n)
+    n = min(a.n, b.n)
+    if abs(d) <= 2 * se:
+        return (f"{prefix}{nums}: {ahead}, but within seed noise (standard error {se:.2f} over "
+                f"{n} seeds), so these runs show no clear difference.")
+    better, worse = (a_name, b_name) if d > 0 else (b_name, a_name)
+    return (f"{prefix}{better} beats {worse} here: {nums}, more than twice its standard "
+            f"error ({se:.2f} over {n} seeds).")
+
+
+def verdict(fine: Stat, coarse: Stat, prefix: str = "") -> str:
+    """Does fine training (FC) beat coarse training (CC) in these runs?"""
+    return contrast(fine, coarse, "FC (fine-trained)", "CC (coarse-trained)", prefix)
+
+
+def correlation(xs: Sequence[float], ys: Sequence[float]) -> tuple[float | None, float | None]:
+    """(Pearson r, Spearman rho); None with fewer than 3 points or no variation."""
+    import numpy as np
+    from scipy import stats
+    x, y = np.asarray(xs, float), np.asarray(ys, float)
+    if len(x) < 3 or np.allclose(x, x[0]) or np.allclose(y, y[0]):
+        return None, None
+    return float(stats.pearsonr(x, y)[0]), float(stats.spearmanr(x, y)[0])
+
+
+def paper_cell(key: str | None, value: float | None, kind: str = "pct"):
+    """The published column's cell: the number, 'n/a' (no such number), or not in the paper."""
+    from pipelines import published as pub
+    if key is None:
+        return pub.NOT_IN_PAPER
+    return "n/a" if value is None else Stat(float(value), None, 0, kind)
+
+
+# --------------------------------------------------------------------------- flags and main
+
+PIPELINE_HELP = {
+    "out_dir": "Folder for the runs (<out_dir>/runs/<run>/seed_<k>), the HParams view "
+               "(<out_dir>/hparams/<pipeline>) and, unless --report_dir, the report.",
+    "report_dir": "Folder for report.md, the CSV and the PNGs (default: --out_dir).",
+    "seeds": "Seeds per run: --seed, --seed+1, ... (default 0..N-1); the report shows "
+             "mean ± std.",
+    "epochs_scale": "Multiplies --epochs and the LR milestones (0.1: a tenth); the report "
+                    "says so, and below 1 calls it a scaled run.",
+    "dry_run": "Print the grid and an estimated cost; train nothing.",
+}
+
+
+def define_flags(extra: dict | None = None) -> None:
+    """lg_tf's flags plus the pipeline flags (call once, from the entry point)."""
+    from absl import flags
+    config_lib.define_flags()
+    flags.DEFINE_string("out_dir", "", PIPELINE_HELP["out_dir"])
+    flags.DEFINE_string("report_dir", "", PIPELINE_HELP["report_dir"])
+    flags.DEFINE_integer("seeds", 1, PIPELINE_HELP["seeds"])
+    flags.DEFINE_float("epochs_scale", 1.0, PIPELINE_HELP["epochs_scale"])
+    flags.DEFINE_bool("dry_run", False, PIPELINE_HELP["dry_run"])
+    for name, (kind, default, text) in (extra or {}).items():
+        getattr(flags, f"DEFINE_{kind}")(name, default, text)
+
+
+def help_groups(extra: dict | None = None) -> dict:
+    pipeline = dict(PIPELINE_HELP)
+    pipeline.update({k: v[2] for k, v in (extra or {}).items()})
+    return {"Pipeline": pipeline, **config_lib.HELP}
+
+
+def base_config(values) -> config_lib.Config:
+    """The flags' Config, with what a pipeline decides itself refused up front."""
+    if values["export_dir"].present and values.export_dir:
+        raise PipelineError("--export_dir does not apply to pipelines: every run exports into "
+                            "its own folder (<out_dir>/runs/<run>/seed_<k>/export)")
+    if values.overwrite:
+        raise PipelineError("--overwrite does not apply to pipelines: finished runs are reused; "
+                            "use a new --out_dir (or delete a run's folder) to train it again")
+    return config_lib.from_flags(values)
+
+
+def context_from_flags(values, **kwargs) -> Context:
+    return Context(out_dir=values.out_dir, seeds=values.seeds, epochs_scale=values.epochs_scale,
+                   dry_run=values.dry_run, command=command_line(),
+                   report_dir=values.report_dir, **kwargs)
+
+
+def entry_point(doc: str, body: Callable, extra_flags: dict | None = None) -> None:
+    """Defines the flags, parses them (one-sentence errors) and calls body(FLAGS, base, ctx)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from absl import app, flags
+    from lg_tf import cli
+
+    define_flags(extra_flags)
+
+    def main(argv):
+        if len(argv) > 1:
+            cli.fail(f"unexpected argument(s) {' '.join(argv[1:])}; flags look like "
+                     "--name=value")
+        cli.setup_logging()
+        with cli.clean_errors():
+            try:
+                values = flags.FLAGS
+                base = base_config(values)
+                ctx = context_from_flags(values)
+                from lg_tf import train_lib
+                train_lib.configure_devices(base)
+                body(values, base, ctx)
+            except PipelineError as e:
+                cli.fail(str(e))
+
+    app.run(main, flags_parser=lambda argv: cli.parse_flags(argv, help_groups(extra_flags),
+                                                              doc))

@@ -1,0 +1,323 @@
+"""The experiment pipelines end to end at the tiniest scale on the embedded dataset.
+
+One module-wide out_dir holds the runs, so pipelines share them as they do in real use
+(Table I's fine run is Fig. 2's r=1 and Table VII's p=0): eight tiny trainings in all.
+custom_coarse and num_coarse need CIFAR: their grids and errors are tested on configs, their
+reports on synthetic results.
+"""
+
+import csv
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lg_tf import train_lib
+from lg_tf.config import Config
+from pipelines import (acr_vs_gain, common, custom_coarse, data_efficiency, dropout,
+                       extra_layer, label_noise, num_coarse, published, table1, tsne)
+from pipelines import all as all_pipelines
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(dataset="embedded", model="preact_resnet18", width=4, epochs=1, batch_size=16,
+            eval_batch_size=32, steps_per_epoch=1, eval_steps=1, learning_rate=0.05,
+            lr_milestones=(1,), lr_decay=0.1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_exports():
+    """Pipelines never read the SavedModel or projector files: skip writing them (time)."""
+    from lg_tf import analysis
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_lib.export_lib, "export_saved_model", lambda *a, **k: None)
+        mp.setattr(analysis, "write_projector", lambda *a, **k: {})
+        yield
+
+
+@pytest.fixture(scope="module")
+def base(embedded_dir):
+    return Config(data_dir=embedded_dir, **TINY)
+
+
+@pytest.fixture(scope="module")
+def shared(base, tmp_path_factory):
+    """The out_dir every end-to-end test adds to, with Table I's two runs trained once."""
+    out = str(tmp_path_factory.mktemp("pipelines"))
+    result = table1.run(base, ctx(out, "table1"))
+    return {"out": out, "table1": result}
+
+
+def ctx(out, name, **kw):
+    return common.Context(out_dir=out, report_dir=os.path.join(out, "reports", name), **kw)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def count_trainings(monkeypatch):
+    calls = []
+
+    def fake(cfg, model_dir, strategy=None):
+        calls.append(model_dir)
+        raise AssertionError(f"trained {model_dir} although it should not")
+
+    monkeypatch.setattr(train_lib, "train_and_evaluate", fake)
+    return calls
+
+
+# --------------------------------------------------------------------------- grid + runner
+
+def test_run_names_are_canonical_and_shared(base):
+    names = [s.name for s in data_efficiency.grid(base)]
+    assert names == ["fine_r0.2", "coarse_r0.2", "fine_r0.4", "coarse_r0.4", "fine_r0.6",
+                     "coarse_r0.6", "fine_r0.8", "coarse_r0.8", "fine", "coarse"]
+    assert [s.name for s in label_noise.grid(base)] == [
+        "coarse", "fine", "fine_p0.01", "fine_p0.03", "fine_p0.1", "fine_p0.3"]
+    assert [s.name for s in extra_layer.grid(base)] == ["fine", "coarse", "coarse_extra"]
+    assert [s.name for s in dropout.grid(base)] == ["fine_dropout0.3", "coarse_dropout0.3",
+                                                    "fine", "coarse"]
+    assert [s.name for s in table1.grid(base)] == ["coarse", "fine"]
+
+
+def test_epochs_scale_and_seeds(base):
+    spec = table1.grid(base)[1]
+    cfg = common.make_config(dataclasses.replace(base, epochs=200, lr_milestones=(60, 120, 160)),
+                             spec, seed=3, epochs_scale=0.1)
+    assert (cfg.epochs, cfg.lr_milestones, cfg.seed) == (20, (6, 12, 16), 3)
+    assert common.Context(out_dir="x", seeds=3).seed_list(base) == [0, 1, 2]
+    with pytest.raises(common.PipelineError, match="--seeds=0"):
+        common.Context(out_dir="x", seeds=0)
+    with pytest.raises(common.PipelineError, match="--epochs_scale"):
+        common.Context(out_dir="x", epochs_scale=0)
+
+
+def test_stats_and_verdicts():
+    s = common.stat([0.9, 0.92, 0.94])
+    assert s.mean == pytest.approx(0.92) and s.std == pytest.approx(0.02) and s.n == 3
+    fine, coarse = common.stat([95.0, 95.2, 95.1]), common.stat([93.0, 93.1, 92.9])
+    assert "FC (fine-trained) beats CC (coarse-trained)" in common.verdict(fine, coarse)
+    assert "within seed noise" in common.verdict(common.stat([95, 93]), common.stat([94, 94.2]))
+    assert "single-seed" in common.verdict(common.stat([95]), common.stat([94]))
+    r, rho = common.correlation([1, 2, 3, 4], [2, 4, 5, 9])
+    assert r > 0.9 and rho == pytest.approx(1.0)
+    assert common.correlation([1, 2], [1, 2]) == (None, None)
+
+
+# --------------------------------------------------------------------------- end to end
+
+def test_table1_report_csv_png_hparams(shared):
+    out, result = shared["out"], shared["table1"]
+    assert [s.name for s in result["specs"]] == ["coarse", "fine"]
+    report_dir = os.path.join(out, "reports", "table1")
+    text = open(result["report"]).read()
+    assert "| dataset | series | # training classes | # testing classes |" in text
+    assert "test acc (%) paper" in text and published.NOT_IN_PAPER in text
+    assert "Not in the paper" in text and "Partial evaluation" in text
+    assert "## What the numbers show" in text
+    rows = read_csv(os.path.join(report_dir, "table1.csv"))
+    assert [r["series"] for r in rows] == ["CC", "FC", "ΔA_test = FC − CC"]
+    assert rows[0]["# training classes"] == "4" and rows[1]["# training classes"] == "12"
+    for row in rows[:2]:
+        assert 0 <= float(row["test acc (%) ours"]) <= 100
+        assert 0 <= float(row["train acc (%) ours"]) <= 100   # train_eval was on
+    assert rows[1]["test acc (%) paper"] == published.NOT_IN_PAPER
+    assert float(rows[2]["test acc (%) ours"]) == pytest.approx(
+        float(rows[1]["test acc (%) ours"]) - float(rows[0]["test acc (%) ours"]))
+    assert os.path.getsize(os.path.join(report_dir, "curves.png")) > 1000
+    hp = os.path.join(out, "hparams", "table1")
+    assert os.listdir(os.path.join(hp, "fine", "seed_0"))
+    saved = json.load(open(os.path.join(out, "runs", "fine", "seed_0", "results.json")))
+    assert saved["config"]["train_eval"] is True
+
+
+def test_rerun_skips_finished_runs_and_rewrites_the_report(shared, base, monkeypatch):
+    calls = count_trainings(monkeypatch)
+    path = os.path.join(shared["out"], "reports", "table1", "report.md")
+    os.remove(path)
+    result = table1.run(base, ctx(shared["out"], "table1"))
+    assert calls == [] and os.path.exists(path) and result["report"] == path
+
+
+def test_changed_settings_in_the_same_out_dir_are_refused(shared, base, monkeypatch):
+    count_trainings(monkeypatch)
+    with pytest.raises(common.PipelineError, match="holds a run with other settings"):
+        table1.run(dataclasses.replace(base, width=8), ctx(shared["out"], "table1"))
+
+
+def test_dry_run_trains_nothing_and_estimates(shared, base, monkeypatch, capsys):
+    calls = count_trainings(monkeypatch)
+    result = data_efficiency.run(base, ctx(shared["out"], "dry", dry_run=True))
+    assert calls == [] and result["report"] is None and len(result["specs"]) == 10
+    text = capsys.readouterr().out
+    assert "10 runs x 1 seed(s) = 10 trainings" in text
+    assert "fine_r0.2" in text and "done" in text and "todo" in text
+    assert "estimated time: ~" in text   # Table I's finished runs give the speed
+    assert not os.path.exists(os.path.join(shared["out"], "runs", "fine_r0.2"))
+    assert not os.path.exists(os.path.join(shared["out"], "reports", "dry"))
+
+
+def test_data_efficiency(shared, base):
+    result = data_efficiency.run(base, ctx(shared["out"], "de"), fractions=(0.5, 1.0))
+    assert [s.name for s in result["specs"]] == ["fine_r0.5", "coarse_r0.5", "fine", "coarse"]
+    saved = json.load(open(os.path.join(shared["out"], "runs", "fine_r0.5", "seed_0",
+                                        "results.json")))
+    assert saved["epochs_scaled"] == 2        # epochs scale by 1/r
+    folder = os.path.join(shared["out"], "reports", "de")
+    rows = read_csv(os.path.join(folder, "data_efficiency.csv"))
+    assert [r[next(iter(r))] for r in rows][:2] == ["FC (fine-trained) test, ours",
+                                                    "FC (fine-trained) test, paper"]
+    assert set(rows[0]) >= {"50%", "50% std", "100%", "ACR (100%)"}
+    for name in ("fig2_data_efficiency.png", "fig3_curves.png", "report.md"):
+        assert os.path.getsize(os.path.join(folder, name)) > 500
+
+
+def test_label_noise(shared, base):
+    result = label_noise.run(base, ctx(shared["out"], "ln"), levels=(0.0, 0.3))
+    assert [s.name for s in result["specs"]] == ["coarse", "fine", "fine_p0.3"]
+    rows = read_csv(os.path.join(shared["out"], "reports", "ln", "label_noise.csv"))
+    assert [r["run"] for r in rows] == ["CC (coarse-trained baseline)", "FC p = 0", "FC p = 0.3"]
+    assert rows[2]["ΔA_test vs CC, paper"] == published.NOT_IN_PAPER
+    assert float(rows[2]["ACR ours"]) >= 0
+    assert os.path.exists(os.path.join(shared["out"], "reports", "ln", "fig7b_noise_acr.png"))
+
+
+def test_extra_layer(shared, base):
+    result = extra_layer.run(base, ctx(shared["out"], "el"))
+    rows = read_csv(os.path.join(shared["out"], "reports", "el", "extra_layer.csv"))
+    assert [(r["CNN arch"], r["train label"]) for r in rows] == [
+        ("Baseline CNN", "F"), ("Baseline CNN", "C"), ("Extra layer", "C")]
+    assert "test acc (%) paper" in rows[0]
+    assert json.load(open(os.path.join(shared["out"], "runs", "coarse_extra", "seed_0",
+                                       "config.json")))["extra_layer"] is True
+    assert os.path.exists(os.path.join(shared["out"], "reports", "el", "extra_layer.png"))
+    assert result["report"].endswith("report.md")
+
+
+def test_dropout(shared, base):
+    dropout.run(base, ctx(shared["out"], "do"))
+    rows = read_csv(os.path.join(shared["out"], "reports", "do", "dropout.csv"))
+    assert [(r["dropout"], r["train label"]) for r in rows] == [
+        ("0.3", "F"), ("0.3", "C"), ("0", "F"), ("0", "C")]
+    assert dropout.default_rate(dataclasses.replace(
+        Config(), dataset="cifar100", hierarchy="cifar100_animals")) == 0.4
+
+
+def test_tsne_reuses_the_pair(shared, base):
+    result = tsne.run(base, ctx(shared["out"], "ts"), max_samples=40)
+    assert result["maps"]["FC"]["points"].shape == (40, 2)
+    rows = read_csv(os.path.join(shared["out"], "reports", "ts", "tsne.csv"))
+    assert [r["model"] for r in rows] == ["coarse-trained (a)", "fine-trained (b)"]
+    assert os.path.getsize(os.path.join(shared["out"], "reports", "ts", "fig4_tsne.png")) > 1000
+
+
+def test_acr_vs_gain_pairs_runs_that_differ_only_in_granularity(shared):
+    # after table1, data_efficiency, label_noise, extra_layer, dropout (test order)
+    result = acr_vs_gain.run(ctx(shared["out"], "ag"), os.path.join(shared["out"], "runs"))
+    labels = sorted(p.label for p in result["pairs"])
+    assert labels == ["baseline", "dropout=0.3", "p=0.3", "r=0.5"]
+    noisy = next(p for p in result["pairs"] if p.label == "p=0.3")
+    assert noisy.coarse[0]["config"]["label_noise"] == 0.0   # CC baseline of Table VII
+    folder = os.path.join(shared["out"], "reports", "ag")
+    corr = read_csv(os.path.join(folder, "acr_vs_gain.csv"))
+    assert corr[0]["points"] == "ours" and corr[0]["n"] == "4"
+    assert corr[1]["Pearson r"].startswith("+0.9")           # the paper's Fig. 6 points
+    assert len(read_csv(os.path.join(folder, "acr_vs_gain_pairs.csv"))) == 4
+    assert os.path.exists(os.path.join(folder, "fig6_acr_vs_gain.png"))
+
+
+def test_cli_reuses_runs_and_fails_in_one_sentence(shared, embedded_dir, tmp_path):
+    flags = [f"--data_dir={embedded_dir}", "--dataset=embedded", "--width=4", "--epochs=1",
+             "--batch_size=16", "--eval_batch_size=32", "--steps_per_epoch=1",
+             "--eval_steps=1", "--learning_rate=0.05", "--lr_milestones=1", "--lr_decay=0.1"]
+    report_dir = tmp_path / "cli"
+    done = subprocess.run([sys.executable, "-m", "pipelines.table1", f"--out_dir={shared['out']}",
+                           f"--report_dir={report_dir}", *flags], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "finished earlier, skipped" in done.stdout
+    assert "`python -m pipelines.table1 --out_dir=" in open(report_dir / "report.md").read()
+    bad = subprocess.run([sys.executable, "-m", "pipelines.custom_coarse",
+                          f"--out_dir={tmp_path}", "--dry_run", *flags], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1].startswith(
+        "lg_tf: error: custom_coarse needs --dataset=cifar10")
+
+
+def test_all_dry_run_lists_the_embedded_experiments(base, tmp_path, monkeypatch, capsys):
+    calls = count_trainings(monkeypatch)
+    entries, skipped = all_pipelines.available(str(tmp_path / "tfds"))
+    assert [e.key for e in entries] == ["embedded"]
+    assert any(s.startswith("cifar10: TFDS 'cifar10' is not prepared") for s in skipped)
+    out = all_pipelines.run(common.Context(out_dir=str(tmp_path), dry_run=True),
+                            {"embedded": base}, entries, skipped=skipped)
+    text = capsys.readouterr().out
+    assert calls == [] and out["index"] is None
+    for name in ("table1", "data_efficiency", "extra_layer", "dropout", "label_noise", "tsne"):
+        assert f"== embedded: {name} ==" in text
+    assert "custom_coarse" not in text and not os.path.exists(tmp_path / "runs")
+    with pytest.raises(common.PipelineError, match="unknown dataset"):
+        all_pipelines.available("", ("mnist",))
+
+
+# --------------------------------------------------------------------------- CIFAR-only ones
+
+def synthetic(cfg, coarse_acc, acr=None, seed=0):
+    final = {"test/coarse_accuracy": coarse_acc}
+    if cfg.granularity == "fine":
+        final.update({"test/fine_accuracy": coarse_acc - 0.1, "test/acr": acr})
+    return {"config": {**cfg.to_json(), "seed": seed}, "final": final, "parameters": 1000,
+            "epochs": [{"epoch": 1, "test/coarse_accuracy": coarse_acc}], "epochs_scaled": 1,
+            "wall_time_s": 1.0}
+
+
+def test_custom_coarse_grid_error_and_report(tmp_path):
+    cifar10 = Config(dataset="cifar10", hierarchy="cifar10", width=8, epochs=2)
+    specs = custom_coarse.grid(cifar10)
+    assert len(specs) == 20
+    assert [s.name for s in specs[:4]] == ["coarse_cz0189", "fine_cz0189", "coarse_cz1689",
+                                           "fine_cz1689"]
+    cfg = common.make_config(cifar10, specs[7], 0)
+    assert (cfg.coarse_zero, cfg.hierarchy, cfg.granularity) == ("0135", "", "fine")
+    with pytest.raises(common.PipelineError, match="needs --dataset=cifar10"):
+        custom_coarse.grid(Config(dataset="embedded"))
+    runs = {}
+    for i, s in enumerate(specs):
+        cfg = common.make_config(cifar10, s, 0)
+        runs[s.name] = [synthetic(cfg, 0.95 + 0.001 * i, acr=0.1 * (i + 1) if i % 2 else None)]
+    c = ctx(str(tmp_path), "cc")
+    path = custom_coarse.write(cifar10, c, specs, runs)
+    text = open(path).read()
+    assert "Scaled run — not a reproduction" in text and "width=8 instead of 64" in text
+    rows = read_csv(os.path.join(c.report_dir, "custom_coarse.csv"))
+    assert [r["ID"] for r in rows] == [str(i) for i in range(1, 11)]
+    assert rows[0]["CC paper"] == "98.42" and rows[4]["ACR paper"] == "2.279"
+    assert float(rows[0]["ΔA_test ours"]) == pytest.approx(0.1)
+    assert os.path.exists(os.path.join(c.report_dir, "fig7a_custom_acr.png"))
+
+
+def test_num_coarse_grid_error_and_report(tmp_path):
+    cifar100 = Config(dataset="cifar100", hierarchy="cifar100", model="wide_resnet",
+                      wrn_depth=10, wrn_widen=1, epochs=200)
+    specs = num_coarse.grid(cifar100)
+    assert [s.name for s in specs] == [
+        "coarse_h-cifar100_5", "fine_h-cifar100_5", "coarse_h-cifar100_animals",
+        "fine_h-cifar100_animals", "coarse_h-cifar100_15", "fine_h-cifar100_15", "coarse",
+        "fine"]
+    with pytest.raises(common.PipelineError, match="needs --dataset=cifar100"):
+        num_coarse.grid(Config(dataset="embedded"))
+    runs = {s.name: [synthetic(common.make_config(cifar100, s, k), 0.8 + 0.01 * k, 0.2, k)
+                     for k in range(2)] for s in specs}
+    c = ctx(str(tmp_path), "nc", seeds=2)
+    text = open(num_coarse.write(cifar100, c, specs, runs)).read()
+    assert "wrn_depth=10 instead of 28" in text
+    rows = read_csv(os.path.join(c.report_dir, "num_coarse.csv"))
+    assert [r["# coarse classes"] for r in rows] == ["5", "10", "15", "20"]
+    assert rows[0]["CC paper"] == "80.53" and rows[3]["ACR paper"] == "0.067"
+    assert float(rows[0]["CC test acc (%) ours std"]) == pytest.approx(0.7071, abs=1e-3)
+    assert "± 0.71" in text
