@@ -154,7 +154,8 @@ def _timed_fit(model, dataset, steps: int) -> float:
             self.seconds = time.perf_counter() - self.start
 
     timer = Timer()
-    model.fit(dataset, epochs=2, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    model.fit(dataset, epochs=2, steps_per_epoch=steps, callbacks=[timer], shuffle=False,
+              verbose=0)
     return timer.seconds / steps
 
 
