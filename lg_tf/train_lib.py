@@ -274,6 +274,7 @@ def train_and_evaluate(cfg: config_lib.Config, model_dir: str, strategy=None) ->
     guard.finish(run.checkpointer.latest_epoch)
     if guard.stop_reason:
         return _stopped_early(run, results, guard, model_dir)
+    log.info("training done; evaluating the test split (%d images)", len(run.data.test))
     final = evaluate(run)
     trained = time.perf_counter() - start
     # --- analysis (issue 4): confusion matrix, ACR + breakdown, projector (lg_tf/analysis.py)

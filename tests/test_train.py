@@ -160,3 +160,28 @@ def test_overwrite_with_bad_input_keeps_the_previous_run(tiny_config, tmp_path):
         train_lib.train_and_evaluate(bad, str(tmp_path))
     assert open(tmp_path / "results.json").read() == before
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+
+
+def test_batch_not_divisible_by_replicas_is_refused(tiny_config, tmp_path):
+    cfg = dataclasses.replace(tiny_config, batch_size=15)
+    with pytest.raises(train_lib.RunError, match="--batch_size=15 is not divisible by the 2 "
+                                                 "replicas; use a multiple of 2"):
+        train_lib.train_and_evaluate(cfg, str(tmp_path))
+    assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_plateau_schedule_decays_and_the_rate_survives_resume(tiny_config, tmp_path):
+    import keras
+    cfg = dataclasses.replace(tiny_config, lr_schedule="plateau", plateau_patience=0,
+                              lr_decay=0.5, epochs=1)
+    train_lib.train_and_evaluate(cfg, str(tmp_path))
+    run = train_lib.build_run(cfg, str(tmp_path))
+    plateau = [c for c in train_lib._callbacks(run, None, None, cb.Guard(1))
+               if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+    assert plateau and plateau[0].factor == 0.5 and plateau[0].patience == 0
+    # The rate is an optimizer variable, so a decayed rate is checkpointed and restored.
+    run.model.optimizer.learning_rate.assign(0.0125)
+    run.checkpointer.save(2)
+    again = train_lib.build_run(cfg, str(tmp_path))
+    again.checkpointer.restore()
+    assert float(again.model.optimizer.learning_rate.numpy()) == pytest.approx(0.0125)
