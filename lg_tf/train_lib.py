@@ -162,6 +162,24 @@ def discard_run(model_dir: str) -> None:
             os.remove(path)
 
 
+def check_free_space(model_dir: str, model) -> None:
+    """Refuses to start when model_dir's disk cannot hold the run's checkpoints and export.
+
+    Needed: 3 kept checkpoints + 1 being written (weights and optimizer slots) and the
+    SavedModel, with 50% headroom. A disk that fills later fails inside TensorFlow's
+    writer; the previous checkpoint stays valid because the index is updated last.
+    """
+    import shutil
+    bytes_per_copy = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
+                         for v in model.weights)
+    needed = int(bytes_per_copy * (2 * 4 + 1) * 1.5)  # weights+momentum x4, export, headroom
+    free = shutil.disk_usage(model_dir).free
+    if free < needed:
+        raise RunError(f"only {free / 2**20:.0f} MiB free under --model_dir={model_dir}, and "
+                       f"this run's checkpoints and export need about {needed / 2**20:.0f} MiB; "
+                       "free some space or choose another --model_dir")
+
+
 def _is_chief(strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.cluster_spec().as_dict():
@@ -226,6 +244,7 @@ def build_run(cfg: config_lib.Config, model_dir: str, strategy=None, reset: bool
         compat.patch_multi_worker_reduce()
         compat.build_before_fit(model, strategy, (data.spec.size, data.spec.size, 3),
                                 cfg.batch_size)
+    check_free_space(out_dir, model)
     checkpointer = cb.Checkpointer(os.path.join(out_dir, "checkpoints"), model)
     resume = checkpointer.latest_epoch
     train_ds = pipeline.make_dataset(data.train, data.spec, training=True,

@@ -75,6 +75,7 @@ def test_forward_flops_by_hand():
     assert convs[0].output.shape[1:] == (8, 8, 4)
 
 
+@pytest.mark.slow
 def test_train_benchmark_tiny_reports_shares():
     rows = benchmark.train_benchmark(["preact_resnet18_w64"], steps=1, batch_size=2,
                                      out=lambda line: None)

@@ -77,7 +77,9 @@ KILL_POINTS = {
 }
 
 
-@pytest.mark.parametrize("point", list(KILL_POINTS))
+@pytest.mark.parametrize("point", [
+    pytest.param("first_epoch", marks=pytest.mark.slow),  # also hit by the random kills
+    "after_epoch_2", "during_export"])
 def test_sigkill_then_rerun_resumes_and_completes(embedded_dir, tmp_path, point):
     model_dir = str(tmp_path / "run")
     proc = _start(_command(embedded_dir, model_dir))
@@ -164,3 +166,30 @@ def test_unwritable_model_dir_is_one_sentence_before_training(tiny_config, tmp_p
     blocker.write_text("not a folder")
     with pytest.raises(train_lib.RunError, match="cannot write to --model_dir"):
         train_lib.train_and_evaluate(tiny_config, str(blocker / "run"))
+
+
+def test_too_little_disk_is_one_sentence_before_training(tiny_config, tmp_path, monkeypatch):
+    import shutil
+    usage = shutil.disk_usage(str(tmp_path))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=1024))
+    with pytest.raises(train_lib.RunError, match="MiB free under --model_dir"):
+        train_lib.train_and_evaluate(tiny_config, str(tmp_path))
+    assert not os.path.exists(tmp_path / "checkpoints" / "checkpoint")
+
+
+def test_sigkill_at_random_moments_always_resumes(embedded_dir, tmp_path):
+    """Two kills at fixed-seed random moments of one run, then a clean finish."""
+    rng = np.random.default_rng(0)
+    model_dir = str(tmp_path / "run")
+    for _ in range(2):
+        proc = _start(_command(embedded_dir, model_dir))
+        _wait_for(lambda: os.path.exists(os.path.join(model_dir, "config.json")), proc)
+        time.sleep(float(rng.uniform(0.0, 6.0)))
+        proc.kill()
+        proc.wait()
+        done = _epochs(model_dir)
+        assert done == list(range(1, len(done) + 1))
+    rerun = subprocess.run(_command(embedded_dir, model_dir), cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
+    _assert_complete(model_dir)

@@ -139,6 +139,7 @@ def test_export_only_needs_a_checkpoint(tiny_config, tmp_path):
 
 # XLA cannot compile one function over variables on two logical CPU devices (XLA known
 # issue "tf.Variable on a different device"), so the XLA run uses one replica here.
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [{"mixed_precision": "bfloat16"},
                                      {"jit_compile": True, "strategy": "one_device"}])
 def test_mixed_precision_and_xla_runs_train(tiny_config, tmp_path, options):
