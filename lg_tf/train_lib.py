@@ -244,6 +244,7 @@ def build_run(cfg: config_lib.Config, model_dir: str, strategy=None, reset: bool
         compat.patch_multi_worker_reduce()
         compat.build_before_fit(model, strategy, (data.spec.size, data.spec.size, 3),
                                 cfg.batch_size)
+    os.makedirs(out_dir, exist_ok=True)  # a non-chief worker's side folder is new
     check_free_space(out_dir, model)
     checkpointer = cb.Checkpointer(os.path.join(out_dir, "checkpoints"), model)
     resume = checkpointer.latest_epoch

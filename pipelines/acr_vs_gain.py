@@ -248,9 +248,7 @@ EXTRA_FLAGS = {"runs_dir": ("string", "", "Folder tree of finished runs to pair 
 
 
 def main(values, base, ctx):
-    out = run(ctx, values.runs_dir, base)
-    if out["report"]:
-        print(f"report: {out['report']}")
+    common.print_report(run(ctx, values.runs_dir, base))
 
 
 if __name__ == "__main__":

@@ -319,6 +319,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def execute(name: str, base, specs, ctx, write) -> dict:
+    """Runs (with --dry_run: lists) a pipeline's grid, then writes its report via `write`."""
+    runs = run_grid(name, base, specs, ctx)
+    report = None if runs is None else write(base, ctx, specs, runs)
+    return {"specs": specs, "runs": runs, "report": report}
+
+
+def print_report(out: dict) -> None:
+    if out["report"]:
+        print(f"report: {out['report']}")
+
+
 def run_grid(title: str, base: config_lib.Config, specs: Sequence[RunSpec],
              ctx: Context) -> dict[str, list[dict]] | None:
     """Trains what is not finished; returns {run name: [results per seed]} (None on --dry_run)."""

@@ -52,10 +52,7 @@ def grid(base, mappings: Sequence[str] = MAPPINGS) -> list[common.RunSpec]:
 
 def run(base, ctx: Context, mappings: Sequence[str] = MAPPINGS) -> dict:
     specs = grid(base, mappings)
-    runs = common.run_grid(NAME, base, specs, ctx)
-    if runs is None:
-        return {"specs": specs, "runs": None, "report": None}
-    return {"specs": specs, "runs": runs, "report": write(base, ctx, specs, runs)}
+    return common.execute(NAME, base, specs, ctx, write)
 
 
 def classes_text(digits: str) -> str:
@@ -116,9 +113,7 @@ EXTRA_FLAGS = {"mappings": ("list", list(MAPPINGS),
 
 
 def main(values, base, ctx):
-    out = run(base, ctx, list(values.mappings))
-    if out["report"]:
-        print(f"report: {out['report']}")
+    common.print_report(run(base, ctx, list(values.mappings)))
 
 
 if __name__ == "__main__":

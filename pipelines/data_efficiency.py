@@ -49,10 +49,7 @@ def grid(base, fractions: Sequence[float] = FRACTIONS) -> list[common.RunSpec]:
 def run(base, ctx: Context, fractions: Sequence[float] = FRACTIONS) -> dict:
     base = prepare(base)
     specs = grid(base, fractions)
-    runs = common.run_grid(NAME, base, specs, ctx)
-    if runs is None:
-        return {"specs": specs, "runs": None, "report": None}
-    return {"specs": specs, "runs": runs, "report": write(base, ctx, specs, runs)}
+    return common.execute(NAME, base, specs, ctx, write)
 
 
 def write(base, ctx: Context, specs, runs: dict) -> str:
@@ -152,9 +149,7 @@ def fractions_from(values) -> list[float]:
 
 
 def main(values, base, ctx):
-    out = run(base, ctx, fractions_from(values))
-    if out["report"]:
-        print(f"report: {out['report']}")
+    common.print_report(run(base, ctx, fractions_from(values)))
 
 
 if __name__ == "__main__":

@@ -48,10 +48,7 @@ def grid(base, rate: float | None = None) -> list[common.RunSpec]:
 def run(base, ctx: Context, rate: float | None = None) -> dict:
     base = prepare(base)
     specs = grid(base, rate)
-    runs = common.run_grid(NAME, base, specs, ctx)
-    if runs is None:
-        return {"specs": specs, "runs": None, "report": None}
-    return {"specs": specs, "runs": runs, "report": write(base, ctx, specs, runs)}
+    return common.execute(NAME, base, specs, ctx, write)
 
 
 def write(base, ctx: Context, specs, runs: dict) -> str:
@@ -112,9 +109,7 @@ EXTRA_FLAGS = {"rate": ("float", None, "Dropout rate on the features (default: 0
 
 
 def main(values, base, ctx):
-    out = run(base, ctx, values.rate)
-    if out["report"]:
-        print(f"report: {out['report']}")
+    common.print_report(run(base, ctx, values.rate))
 
 
 if __name__ == "__main__":

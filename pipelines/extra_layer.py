@@ -40,10 +40,7 @@ def grid(base) -> list[common.RunSpec]:
 def run(base, ctx: Context) -> dict:
     base = prepare(base)
     specs = grid(base)
-    runs = common.run_grid(NAME, base, specs, ctx)
-    if runs is None:
-        return {"specs": specs, "runs": None, "report": None}
-    return {"specs": specs, "runs": runs, "report": write(base, ctx, specs, runs)}
+    return common.execute(NAME, base, specs, ctx, write)
 
 
 def write(base, ctx: Context, specs, runs: dict) -> str:
@@ -117,9 +114,7 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
 
 
 def main(values, base, ctx):
-    out = run(base, ctx)
-    if out["report"]:
-        print(f"report: {out['report']}")
+    common.print_report(run(base, ctx))
 
 
 if __name__ == "__main__":

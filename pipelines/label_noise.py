@@ -41,10 +41,7 @@ def grid(base, levels: Sequence[float] = LEVELS) -> list[common.RunSpec]:
 
 def run(base, ctx: Context, levels: Sequence[float] = LEVELS) -> dict:
     specs = grid(base, levels)
-    runs = common.run_grid(NAME, base, specs, ctx)
-    if runs is None:
-        return {"specs": specs, "runs": None, "report": None}
-    return {"specs": specs, "runs": runs, "report": write(base, ctx, specs, runs)}
+    return common.execute(NAME, base, specs, ctx, write)
 
 
 def write(base, ctx: Context, specs, runs: dict) -> str:
@@ -134,9 +131,7 @@ def levels_from(values) -> list[float]:
 
 
 def main(values, base, ctx):
-    out = run(base, ctx, levels_from(values))
-    if out["report"]:
-        print(f"report: {out['report']}")
+    common.print_report(run(base, ctx, levels_from(values)))
 
 
 if __name__ == "__main__":

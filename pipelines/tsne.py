@@ -171,9 +171,7 @@ EXTRA_FLAGS = {"max_samples": ("integer", MAX_SAMPLES, "Test images (fixed-seed 
 
 
 def main(values, base, ctx):
-    out = run(base, ctx, values.max_samples)
-    if out["report"]:
-        print(f"report: {out['report']}")
+    common.print_report(run(base, ctx, values.max_samples))
 
 
 if __name__ == "__main__":

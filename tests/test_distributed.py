@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 WORKER = """
 import dataclasses, json, os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
@@ -40,11 +42,11 @@ def test_two_workers_train_to_identical_weights(tiny_config, tmp_path):
         env = dict(os.environ, TF_CONFIG=json.dumps(
             {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
         procs.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, json.dumps(cfg), str(tmp_path)], env=env,
+            [sys.executable, "-c", WORKER, json.dumps(cfg), str(tmp_path)], env=env, cwd=ROOT,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = [p.communicate(timeout=300)[0] for p in procs]
-    for p, out in zip(procs, outputs):
-        assert p.returncode == 0, out[-3000:]
+    for index, (p, out) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0, f"worker {index} failed:\n" + out[-3000:]
         assert "REPLICAS 2" in out
     chief = tf.train.load_checkpoint(str(tmp_path / "checkpoints"))
     other = tf.train.load_checkpoint(str(tmp_path / "worker_1" / "checkpoints"))
