@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import tempfile
 import time
 
 import keras
@@ -132,9 +133,9 @@ def check_model_dir(cfg: config_lib.Config, model_dir: str) -> bool:
     """
     try:
         os.makedirs(model_dir, exist_ok=True)
-        probe = os.path.join(model_dir, ".write_test")
-        with open(probe, "w") as f:
-            f.write("ok")
+        # A probe of its own per process: workers of one multi-worker run share model_dir.
+        fd, probe = tempfile.mkstemp(dir=model_dir, prefix=".write_test_")
+        os.close(fd)
         os.remove(probe)
     except OSError as e:
         raise RunError(f"cannot write to --model_dir={model_dir} ({e.strerror}); choose a "
