@@ -426,13 +426,9 @@ def tsne_points(features: np.ndarray, seed: int = 0) -> np.ndarray:
                 perplexity=perplexity).fit_transform(np.asarray(features, np.float64))
 
 
-def plot_tsne(points: np.ndarray, coarse: np.ndarray, h, path: str | None = None,
-              title: str = "") -> bytes:
-    """Points coloured by coarse class, each coarse class's mean marked and named (Fig. 4)."""
+def scatter_by_coarse(ax, points, coarse, h, marker: str = "X", centre_colour=None) -> None:
+    """2-D points coloured by coarse class, each class's mean marked and named (Fig. 4)."""
     import matplotlib
-
-    fig = _canvas((8.0, 7.0))
-    ax = fig.add_subplot()
     cmap = matplotlib.colormaps["tab10" if h.num_coarse <= 10 else "tab20"]
     size = float(np.clip(6000.0 / max(len(points), 1), 4.0, 20.0))
     for c, name in enumerate(h.coarse_names):
@@ -443,11 +439,19 @@ def plot_tsne(points: np.ndarray, coarse: np.ndarray, h, path: str | None = None
         ax.scatter(mine[:, 0], mine[:, 1], s=size, alpha=0.6, color=colour, label=name,
                    linewidths=0)
         centre = mine.mean(axis=0)
-        ax.scatter([centre[0]], [centre[1]], s=260, marker="X", color=colour,
-                   edgecolors="black", linewidths=1.5, zorder=5)
+        ax.scatter([centre[0]], [centre[1]], s=240, marker=marker,
+                   color=centre_colour or colour, edgecolors="black", linewidths=1.5, zorder=5)
         ax.annotate(name, centre, xytext=(8, 8), textcoords="offset points", fontsize=10,
                     fontweight="bold", zorder=6,
                     bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=colour, alpha=0.85))
+
+
+def plot_tsne(points: np.ndarray, coarse: np.ndarray, h, path: str | None = None,
+              title: str = "") -> bytes:
+    """Points coloured by coarse class, each coarse class's mean marked and named (Fig. 4)."""
+    fig = _canvas((8.0, 7.0))
+    ax = fig.add_subplot()
+    scatter_by_coarse(ax, points, coarse, h)
     ax.legend(title="coarse class (X = mean)", markerscale=3, fontsize=8, loc="best")
     ax.set_xticks([])
     ax.set_yticks([])

@@ -90,29 +90,15 @@ def separation(m: dict) -> tuple[float | None, float | None]:
 
 
 def figure(path: str, maps: dict, title: str) -> str:
-    import matplotlib
+    from lg_tf import analysis
     fig = plots.canvas((13.0, 6.2))
     h = maps["FC"]["hierarchy"]
-    cmap = matplotlib.colormaps["tab10" if h.num_coarse <= 10 else "tab20"]
     for i, (series, heading) in enumerate((("CC", "(a) trained with coarse labels"),
                                            ("FC", "(b) trained with fine labels")), 1):
         m = maps[series]
         ax = fig.add_subplot(1, 2, i)
         pts, coarse = m["points"], m["coarse"]
-        size = float(np.clip(6000.0 / max(len(pts), 1), 3.0, 18.0))
-        for c, name in enumerate(h.coarse_names):
-            mine = pts[coarse == c]
-            if not len(mine):
-                continue
-            colour = cmap(c % cmap.N)
-            ax.scatter(mine[:, 0], mine[:, 1], s=size, alpha=0.6, color=colour, label=name,
-                       linewidths=0)
-            centre = mine.mean(axis=0)
-            ax.scatter([centre[0]], [centre[1]], s=200, marker="^", color="red",
-                       edgecolors="black", linewidths=1.2, zorder=5)
-            ax.annotate(name, centre, xytext=(7, 7), textcoords="offset points", fontsize=9,
-                        fontweight="bold", zorder=6,
-                        bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=colour, alpha=0.85))
+        analysis.scatter_by_coarse(ax, pts, coarse, h, marker="^", centre_colour="red")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"{heading} (epoch {m['epoch']})", fontsize=10)
