@@ -16,8 +16,7 @@ from lg_tf.data import datasets
 from lg_tf import hierarchy as hier_lib
 
 
-class ConfigError(ValueError):
-    """A flag value that cannot work; the message says which flag and what to use."""
+from lg_tf.errors import ConfigError  # noqa: F401 - raised here, re-exported
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,8 +18,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 
-class HierarchyError(ValueError):
-    """A hierarchy that cannot be used; the message says what to fix."""
+from lg_tf.errors import HierarchyError  # noqa: F401 - raised here, re-exported
 
 
 @dataclasses.dataclass(frozen=True)

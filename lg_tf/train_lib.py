@@ -25,16 +25,7 @@ from lg_tf.results import Results
 log = logging.getLogger("lg_tf")
 
 
-class RunError(RuntimeError):
-    """A run that cannot start or go on; the message says what to do."""
-
-    exit_code = 2
-
-
-class TrainingDiverged(RunError):
-    """The loss went non-finite under --on_nan=stop; the last good checkpoint is kept."""
-
-    exit_code = 3
+from lg_tf.errors import RunError, TrainingDiverged  # noqa: F401 - re-exported
 
 
 # --------------------------------------------------------------------------- devices

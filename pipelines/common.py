@@ -30,8 +30,7 @@ from lg_tf import config as config_lib
 log = logging.getLogger("lg_tf.pipelines")
 
 
-class PipelineError(ValueError):
-    """A pipeline that cannot run as asked; the message says what to do."""
+from lg_tf.errors import PipelineError  # noqa: F401 - re-exported
 
 
 # --------------------------------------------------------------------------- context

@@ -27,8 +27,7 @@ from lg_tf.hierarchy import Hierarchy
 log = logging.getLogger(__name__)
 
 
-class DataError(RuntimeError):
-    """Data that cannot be loaded; the message says what to do."""
+from lg_tf.errors import DataError  # noqa: F401 - raised here, re-exported
 
 
 @dataclasses.dataclass
