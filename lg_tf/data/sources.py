@@ -165,16 +165,77 @@ def _listdir(d: str) -> list[str]:
 
 def folder_class_names(root: str) -> list[str]:
     """The fine classes an image folder offers: root/<coarse>/<fine>/ or root/<fine>/ names."""
+    return list(_class_folders(root))
+
+
+def _class_folders(root: str) -> dict[str, str]:
+    """{fine name: its first folder} for root/<coarse>/<fine>/ or root/<fine>/ layouts."""
     _check_root(root)
-    names = []
+    found: dict[str, str] = {}
     for d in _listdir(root):
         path = os.path.join(root, d)
         if d.startswith(".") or not os.path.isdir(path):
             continue
         subs = [s for s in _listdir(path)
                 if not s.startswith(".") and os.path.isdir(os.path.join(path, s))]
-        names += subs or [d]
-    return list(dict.fromkeys(names))
+        for name in subs or [d]:
+            found.setdefault(name, os.path.join(path, name) if subs else path)
+    return found
+
+
+def check_split_classes(root: str, used: set[str] | None = None) -> None:
+    """Refuses a root/train + root/test tree whose two splits hold different classes.
+
+    A class with a test folder but no train folder would be dropped silently (the
+    hierarchy comes from the train tree), one with a train folder but no test folder could
+    not be evaluated. `used` are the fine classes the hierarchy selects (None: all of the
+    tree's classes, a hierarchy read from the tree); test-only classes outside it are left
+    out with a warning, like the train classes a hierarchy file leaves out.
+    """
+    dirs = folder_split_dirs(root)
+    if not dirs:
+        return
+    train, test = _class_folders(dirs["train"]), _class_folders(dirs["test"])
+    only_test = [n for n in test if n not in train]
+    if used is not None:
+        unused = [n for n in only_test if n not in used]
+        if unused:
+            log.warning("%s only in %s and not in the hierarchy, left out: %s",
+                        _count(len(unused), "class folder"), dirs["test"], ", ".join(unused))
+        only_test = [n for n in only_test if n in used]
+    if only_test:
+        raise DataError(
+            f"{_classes(only_test)} {_have(only_test)} a test folder ({test[only_test[0]]}) "
+            f"but no training folder under '{dirs['train']}', so {_them(only_test)} would be "
+            f"left out without a word; add training images in "
+            f"{_mirror(test[only_test[0]], dirs['test'], dirs['train'])} or remove the test "
+            f"folder{'' if len(only_test) == 1 else 's'}")
+    only_train = [n for n in train if n not in test and (used is None or n in used)]
+    if only_train:
+        raise DataError(
+            f"no folder for fine {_classes(only_train)} under '{dirs['test']}' although "
+            f"{train[only_train[0]]} holds training images, so {_them(only_train)} could not be "
+            f"evaluated; add test images in "
+            f"{_mirror(train[only_train[0]], dirs['train'], dirs['test'])} or remove the "
+            f"training folder{'' if len(only_train) == 1 else 's'}")
+
+
+def _classes(names: list[str]) -> str:
+    shown = ", ".join(f"'{n}'" for n in names[:5]) + (", ..." if len(names) > 5 else "")
+    return f"class {shown}" if len(names) == 1 else f"classes {shown} ({len(names)})"
+
+
+def _have(names: list[str]) -> str:
+    return "has" if len(names) == 1 else "have"
+
+
+def _them(names: list[str]) -> str:
+    return "it" if len(names) == 1 else "they"
+
+
+def _mirror(path: str, base: str, other: str) -> str:
+    """`path` under `base`, moved to the same place under `other` (with a trailing /)."""
+    return os.path.join(other, os.path.relpath(path, base), "")
 
 
 def list_class_files(root: str, h: Hierarchy, skip_corrupt: bool = False) -> Split:
@@ -191,19 +252,10 @@ def list_class_files(root: str, h: Hierarchy, skip_corrupt: bool = False) -> Spl
     for fine, name in enumerate(h.fine_names):
         d = _class_dir(root, h.coarse_names[h.parent[fine]], name)
         class_dirs.append(d)
-        images = []
-        for f in _listdir(d):
-            path = os.path.join(d, f)
-            if f.startswith(".") or f.lower() in IGNORED_FILES:
-                continue
-            if os.path.isdir(path):
-                subfolders.append(path)
-            elif f.lower().endswith(hier_lib.IMAGE_EXTENSIONS):
-                images.append(path)
-            elif f.lower().endswith(NOTE_EXTENSIONS):
-                notes.append(path)
-            else:
-                not_image.append(path)
+        images, class_notes, class_others, class_subfolders = _scan_class_dir(d)
+        notes += class_notes
+        not_image += class_others
+        subfolders += class_subfolders
         if not images:
             others = [f for f in not_image if os.path.dirname(f) == d]
             hint = f" (it holds {_count(len(others), 'other file')}, e.g. {others[0]})" if others else ""
@@ -253,6 +305,62 @@ def list_class_files(root: str, h: Hierarchy, skip_corrupt: bool = False) -> Spl
             raise DataError(f"class folder '{d}' holds no readable images once the unreadable "
                             "ones are skipped; fix them or add images")
     return Split(paths, labels, skipped)
+
+
+def _scan_class_dir(d: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(images, notes, other files, subfolders) of one class folder, each sorted by name."""
+    images, notes, not_image, subfolders = [], [], [], []
+    for f in _listdir(d):
+        path = os.path.join(d, f)
+        if f.startswith(".") or f.lower() in IGNORED_FILES:
+            continue
+        if os.path.isdir(path):
+            subfolders.append(path)
+        elif f.lower().endswith(hier_lib.IMAGE_EXTENSIONS):
+            images.append(path)
+        elif f.lower().endswith(NOTE_EXTENSIONS):
+            notes.append(path)
+        else:
+            not_image.append(path)
+    return images, notes, not_image, subfolders
+
+
+def folder_files(root: str, h: Hierarchy, base: str | None = None) -> list[tuple[str, int]]:
+    """Sorted (path relative to `base`, size in bytes) of the images of `h`'s classes.
+
+    Covers root/train and root/test of a split tree, else the single tree; lists folders
+    and stats files, never reads them (about 1 s for 50,000 files). Paths use '/' and are
+    relative to `base` (default `root`), so moving the folder keeps the list.
+    """
+    base = root if base is None else base
+    dirs = folder_split_dirs(root)
+    files = []
+    for tree in (dirs.values() if dirs else [root]):
+        _check_root(tree)
+        for fine, name in enumerate(h.fine_names):
+            for path in _scan_class_dir(_class_dir(tree, h.coarse_names[h.parent[fine]],
+                                                   name))[0]:
+                try:
+                    size = os.stat(path).st_size
+                except OSError:
+                    size = -1
+                files.append((os.path.relpath(path, base).replace(os.sep, "/"), size))
+    return sorted(files)
+
+
+def tfds_identity(name: str, data_dir: str | None) -> dict:
+    """What identifies a prepared TFDS dataset: its full name (with version) and split sizes.
+
+    Read from the builder's metadata in `data_dir`; nothing is downloaded or decoded.
+    """
+    import tensorflow_datasets as tfds
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared():
+        raise DataError(f"TFDS dataset '{name}' is not prepared in --data_dir="
+                        f"{data_dir or 'the TFDS default (~/tensorflow_datasets)'}, so it has "
+                        "no fingerprint yet; prepare it first (datasets.prepare or `tfds build`)")
+    return {"builder": builder.info.full_name, "version": str(builder.info.version),
+            "splits": {k: int(v.num_examples) for k, v in sorted(builder.info.splits.items())}}
 
 
 def _class_dir(root: str, coarse: str, fine: str) -> str:
@@ -402,6 +510,16 @@ def load_folder(root: str, h: Hierarchy, holdout: float, seed: int,
 
 # --------------------------------------------------------------------------- ImageNet
 
+def imagenet_cache_dir(h: Hierarchy, split: str, data_dir: str | None) -> str:
+    """<data_dir>/lg_tf_cache/imagenet2012_<hierarchy>/<split>: the extracted JPEG folder."""
+    base = data_dir or os.path.expanduser("~/tensorflow_datasets")
+    return os.path.join(base, "lg_tf_cache", f"imagenet2012_{h.name}", split)
+
+
+def imagenet_cache_complete(h: Hierarchy, split: str, data_dir: str | None) -> bool:
+    return os.path.exists(os.path.join(imagenet_cache_dir(h, split, data_dir), "_COMPLETE"))
+
+
 def load_imagenet_tfds(h: Hierarchy, split: str, data_dir: str | None,
                       skip_corrupt: bool = False) -> Split:
     """Extracts a hierarchy's wnids from TFDS imagenet2012 into a JPEG folder cache once.
@@ -412,9 +530,8 @@ def load_imagenet_tfds(h: Hierarchy, split: str, data_dir: str | None,
     import tensorflow as tf
     import tensorflow_datasets as tfds
     tfds_split = {"train": "train", "test": "validation"}[split]
-    base = data_dir or os.path.expanduser("~/tensorflow_datasets")
-    cache = os.path.join(base, "lg_tf_cache", f"imagenet2012_{h.name}", split)
-    if not os.path.exists(os.path.join(cache, "_COMPLETE")):
+    cache = imagenet_cache_dir(h, split, data_dir)
+    if not imagenet_cache_complete(h, split, data_dir):
         builder = _prepare_builder("imagenet2012", data_dir)
         table = h.source_to_fine(builder.info.features["label"].names)
         ds = builder.as_dataset(split=tfds_split,
