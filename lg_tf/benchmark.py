@@ -23,7 +23,9 @@ import sys
 import time
 from typing import Callable
 
-from absl import app, flags
+from absl import flags
+
+from lg_tf import cli
 
 TARGET_IMAGES_PER_SECOND = 50_000
 FLAGS = flags.FLAGS
@@ -265,18 +267,21 @@ def _subcommand_name(argv: list[str]) -> str | None:
     return next((a for a in argv[1:] if a in SUBCOMMANDS), None)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[1] not in SUBCOMMANDS:
-        raise app.UsageError(_usage())
+        cli.fail("give one subcommand; " + _usage().replace("\n", "\n  "))
     SUBCOMMANDS[argv[1]].run()
+    return 0
 
 
 def run_cli(argv: list[str] | None = None) -> None:
+    """Bad usage exits 2, like every lg_tf command (cli.run)."""
     argv = sys.argv if argv is None else argv
     name = _subcommand_name(argv)
     if name is not None:
         SUBCOMMANDS[name].define_flags()
-    app.run(main, argv=argv)
+    cli.run(main, lambda a: cli.parse_flags(a, None, _usage() + "\n(--helpfull lists the "
+                                            "subcommand's flags)"), argv)
 
 
 if __name__ == "__main__":

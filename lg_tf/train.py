@@ -1,43 +1,41 @@
 """Train a classifier on fine or coarse labels and report coarse accuracy.
 
-usage: python -m lg_tf.train --flagfile=flags/quickstart.cfg [--flag=value ...]
+usage: python -m lg_tf.train --flagfile=quickstart [--flag=value ...] --model_dir=DIR
+       python -m lg_tf.train --export_only --model_dir=DIR [--export_dir=DIR]
+
+Exit codes: 0 finished, 2 bad usage or input, 3 loss diverged, 75 stopped by SIGTERM or
+Ctrl-C (re-run the same command to resume); see BUILD.md, "Exit codes".
 """
-# Thin entry point: parses flags into a Config and calls train_lib, where the work lives.
+# Thin entry point: flags -> Config -> train_lib, where the work lives.
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out of the log
-
-from absl import app, flags  # noqa: E402
-
-from lg_tf import cli, config as config_lib  # noqa: E402
-
-FLAGS = flags.FLAGS
+from lg_tf import cli
+from lg_tf import config as config_lib
 
 
-def main(argv):
-    if len(argv) > 1:
-        cli.fail(f"unexpected argument(s) {' '.join(argv[1:])}; flags look like --name=value")
-    cli.setup_logging()
-    with cli.clean_errors():
-        cfg = config_lib.from_flags(FLAGS)
-        if not FLAGS.model_dir:
-            cli.fail("--model_dir is required: the folder for checkpoints, logs and results")
-        from lg_tf import train_lib
-        train_lib.configure_devices(cfg)
-        # Multi-worker collectives must be set up before TensorFlow runs any op.
-        strategy = train_lib.make_strategy(cfg)
-        if FLAGS.export_only:
-            path = train_lib.export_only(cfg, FLAGS.model_dir, strategy)
-            print(f"SavedModel written to {path}")
-            return
-        results = train_lib.train_and_evaluate(cfg, FLAGS.model_dir, strategy)
-        cli.print_summary(results, FLAGS.model_dir)
-
-
-def run():
+def run(argv=None) -> None:
+    from absl import flags
     config_lib.define_flags()
-    app.run(main, flags_parser=lambda argv: cli.parse_flags(argv, config_lib.HELP, __doc__))
+    values = flags.FLAGS
+
+    def body(rest):
+        cli.check_no_arguments(rest)
+        # Validated before TensorFlow is imported; --export_only uses the run's config.json.
+        cfg = None if values.export_only else config_lib.from_flags(values)
+        if values.only_check_args:
+            return 0
+        if not values.model_dir:
+            cli.fail("--model_dir is required: the folder for checkpoints, logs and results")
+        cli.setup_logging("lg_tf.train")
+        from lg_tf import train_lib
+        if values.export_only:
+            path = train_lib.export_run(values.model_dir, values.export_dir)
+            print(f"SavedModel written to {path}")
+            return 0
+        results = train_lib.train_and_evaluate(cfg, values.model_dir)
+        cli.print_summary(results, values.model_dir)
+        return cli.exit_code(results)
+
+    cli.run(body, lambda a: cli.parse_flags(a, config_lib.help_groups(), __doc__), argv)
 
 
 if __name__ == "__main__":

@@ -7,37 +7,45 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from lg_tf import analysis
+from lg_tf import analysis, compat, hparams, interrupt, metrics, models, optim, run_dir
 from lg_tf import callbacks as cb
 from lg_tf import config as config_lib
 from lg_tf import export as export_lib
-from lg_tf import compat, metrics, models, optim
+from lg_tf import logs as log_lib
 from lg_tf.data import datasets, pipeline
+from lg_tf.errors import RunError, TrainingDiverged  # noqa: F401 - re-exported
 from lg_tf.results import Results
 
 log = logging.getLogger("lg_tf")
 
 
-from lg_tf.errors import RunError, TrainingDiverged  # noqa: F401 - re-exported
-
-
 # --------------------------------------------------------------------------- devices
 
 def configure_devices(cfg: config_lib.Config) -> None:
-    """Logical CPU devices and determinism: must run before TensorFlow touches a device."""
+    """Logical CPU devices and determinism, idempotently (train_and_evaluate calls it).
+
+    Logical devices can only be set before TensorFlow first touches a device; a later call
+    asking for another split keeps what is there and says so.
+    """
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     if cfg.cpu_devices > 1:
         cpus = tf.config.list_physical_devices("CPU")
-        tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration()] * cfg.cpu_devices)
+        wanted = [tf.config.LogicalDeviceConfiguration()] * cfg.cpu_devices
+        if len(tf.config.get_logical_device_configuration(cpus[0]) or ()) == cfg.cpu_devices:
+            return
+        try:
+            tf.config.set_logical_device_configuration(cpus[0], wanted)
+        except RuntimeError:
+            log.warning("--cpu_devices=%d ignored: TensorFlow's devices were already set up "
+                        "in this process (%d CPU device(s)); set it before anything else runs",
+                        cfg.cpu_devices, len(tf.config.list_logical_devices("CPU")))
 
 
 _STRATEGIES: dict = {}
@@ -56,9 +64,28 @@ def make_strategy(cfg: config_lib.Config) -> tf.distribute.Strategy:
     return _STRATEGIES[kind]
 
 
+def tf_config() -> dict:
+    """TF_CONFIG as a dict ({} when unset); one sentence when it is malformed."""
+    raw = os.environ.get("TF_CONFIG", "")
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as e:
+        raise RunError(f"the TF_CONFIG environment variable is not valid JSON ({e}); fix it "
+                       "(see BUILD.md, multi-worker training) or unset it") from None
+    cluster = value.get("cluster", {}) if isinstance(value, dict) else None
+    if not isinstance(cluster, dict) or not all(
+            isinstance(v, list) for v in cluster.values()):
+        raise RunError("TF_CONFIG must be a JSON object like {\"cluster\": {\"worker\": "
+                       "[\"host:port\", ...]}, \"task\": {\"type\": \"worker\", \"index\": 0}}; "
+                       "fix it or unset it")
+    return value
+
+
 def _new_strategy(kind: str) -> tf.distribute.Strategy:
     if kind == "auto":
-        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+        cluster = tf_config().get("cluster", {})
         kind = "multi_worker" if len(cluster.get("worker", [])) > 1 else "mirrored"
     if kind == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -116,44 +143,6 @@ def compile_model(model, cfg: config_lib.Config, h, steps_per_epoch: int) -> Non
 
 # --------------------------------------------------------------------------- model_dir
 
-def check_model_dir(cfg: config_lib.Config, model_dir: str) -> bool:
-    """Refuses to mix runs: a model_dir holding a run with other flags needs --overwrite.
-
-    Returns whether the previous run must be discarded; `discard_run` does that only once
-    the new run's data has loaded, so a bad input never costs the old run.
-    """
-    try:
-        os.makedirs(model_dir, exist_ok=True)
-        # A probe of its own per process: workers of one multi-worker run share model_dir.
-        fd, probe = tempfile.mkstemp(dir=model_dir, prefix=".write_test_")
-        os.close(fd)
-        os.remove(probe)
-    except OSError as e:
-        raise RunError(f"cannot write to --model_dir={model_dir} ({e.strerror}); choose a "
-                       "writable folder") from None
-    saved = config_lib.load_saved(model_dir)
-    if saved is None:
-        return False
-    diff = [k for k in config_lib.Config.IDENTITY if getattr(saved, k) != getattr(cfg, k)]
-    if diff and not cfg.overwrite:
-        changes = ", ".join(f"--{k}={getattr(saved, k)} -> {getattr(cfg, k)}" for k in diff)
-        raise RunError(f"--model_dir={model_dir} holds a run with other flags ({changes}); "
-                       "use a new --model_dir, or pass --overwrite to start it afresh")
-    return bool(diff)
-
-
-def discard_run(model_dir: str) -> None:
-    log.warning("--overwrite: discarding the previous run in %s", model_dir)
-    for sub in ("checkpoints", "tensorboard", "export"):
-        path = os.path.join(model_dir, sub)
-        if tf.io.gfile.exists(path):
-            tf.io.gfile.rmtree(path)
-    for name in ("results.json", "config.json", "confusion.json", "confusion.png"):
-        path = os.path.join(model_dir, name)
-        if os.path.exists(path):
-            os.remove(path)
-
-
 def check_free_space(model_dir: str, model) -> None:
     """Refuses to start when model_dir's disk cannot hold the run's checkpoints and export.
 
@@ -192,16 +181,17 @@ def _worker_dir(model_dir: str, strategy) -> str:
 
 @dataclasses.dataclass
 class Run:
-    """Everything built for one run; tests and `analyze` reuse it."""
+    """Everything built for one run; tests, `analyze` and pipelines reuse it."""
     cfg: config_lib.Config
     strategy: tf.distribute.Strategy
     data: datasets.Data
     model: keras.Model
-    train_ds: tf.data.Dataset
-    test_ds: tf.data.Dataset
+    train_ds: tf.data.Dataset | None
+    test_ds: tf.data.Dataset | None
     steps_per_epoch: int
     checkpointer: cb.Checkpointer
     out_dir: str
+    epoch: int = 0                           # the checkpoint epoch restored (restore_run)
     test_confusion: np.ndarray | None = None  # fine confusion counts of the last evaluate()
 
     @property
@@ -209,7 +199,19 @@ class Run:
         return self.cfg.granularity == "fine"
 
 
-def build_run(cfg: config_lib.Config, model_dir: str, strategy=None, reset: bool = False) -> Run:
+class RunResults(dict):
+    """results.json's content as a dict, plus the trained Keras model as `.model`."""
+
+    model: keras.Model | None = None
+
+
+def build_run(cfg: config_lib.Config, model_dir: str, strategy=None, fresh: bool = False,
+              data: datasets.Data | None = None) -> Run:
+    """Data, model, datasets and checkpointer of a run; writes nothing.
+
+    The checkpoint that a resume will restore is verified against the model here (shapes,
+    readable files), unless `fresh` (the old run is about to be discarded).
+    """
     keras.utils.set_random_seed(cfg.seed)
     strategy = strategy or make_strategy(cfg)
     replicas = strategy.num_replicas_in_sync
@@ -217,43 +219,187 @@ def build_run(cfg: config_lib.Config, model_dir: str, strategy=None, reset: bool
         if getattr(cfg, name) % replicas:
             raise RunError(f"--{name}={getattr(cfg, name)} is not divisible by the {replicas} "
                            f"replicas; use a multiple of {replicas}")
-    data = datasets.prepare(cfg)
-    if reset:
-        discard_run(model_dir)
+    data = data or datasets.prepare(cfg)
     h = data.hierarchy
     fine = cfg.granularity == "fine"
     parent = None if fine else h.parent_array()
-    if len(data.train) < cfg.batch_size:
+    if data.train is not None and len(data.train) < cfg.batch_size:
         raise RunError(f"only {len(data.train)} training images for --batch_size="
                        f"{cfg.batch_size}; lower the batch size or raise --train_fraction")
-    steps = cfg.steps_per_epoch or len(data.train) // cfg.batch_size
+    steps = cfg.steps_per_epoch or (len(data.train) // cfg.batch_size if data.train else 0)
     out_dir = _worker_dir(model_dir, strategy)
     with dtype_policy(cfg.mixed_precision), strategy.scope():
         model = build_model(cfg, h.num_fine if fine else h.num_coarse, h.num_fine, data.spec)
-        compile_model(model, cfg, h, steps)
+        compile_model(model, cfg, h, max(steps, 1))
         model.optimizer.build(model.trainable_variables)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         compat.patch_multi_worker_reduce()
         compat.build_before_fit(model, strategy, (data.spec.size, data.spec.size, 3),
                                 cfg.batch_size)
-    os.makedirs(out_dir, exist_ok=True)  # a non-chief worker's side folder is new
-    check_free_space(out_dir, model)
     checkpointer = cb.Checkpointer(os.path.join(out_dir, "checkpoints"), model)
-    resume = checkpointer.latest_epoch
-    train_ds = pipeline.make_dataset(data.train, data.spec, training=True,
-                                     batch_size=cfg.batch_size, seed=cfg.seed + 1000 * resume,
-                                     parent=parent).repeat()
-    test_ds = pipeline.make_dataset(data.test, data.spec, training=False,
-                                    batch_size=cfg.eval_batch_size, seed=cfg.seed, parent=parent)
+    resume = 0 if fresh else checkpointer.verify()
+    train_ds = test_ds = None
+    if data.train is not None:
+        train_ds = pipeline.make_dataset(data.train, data.spec, training=True,
+                                         batch_size=cfg.batch_size,
+                                         seed=cfg.seed + 1000 * resume, parent=parent).repeat()
+        test_ds = pipeline.make_dataset(data.test, data.spec, training=False,
+                                        batch_size=cfg.eval_batch_size, seed=cfg.seed,
+                                        parent=parent)
     return Run(cfg, strategy, data, model, train_ds, test_ds, steps, checkpointer, out_dir)
 
 
-def train_and_evaluate(cfg: config_lib.Config, model_dir: str, strategy=None) -> dict:
-    """Trains (resuming from model_dir's last checkpoint), evaluates, exports; returns results."""
-    reset = check_model_dir(cfg, model_dir)
-    run = build_run(cfg, model_dir, strategy, reset)
-    if _is_chief(run.strategy):
+def restore_run(model_dir: str, strategy=None, load_data: bool = True) -> Run:
+    """The run in model_dir rebuilt from its config.json, its newest good checkpoint restored.
+
+    The one way back to a trained run (`--export_only`, `lg_tf.analyze`, pipelines,
+    notebooks). With `load_data=False` only the hierarchy and the image spec are resolved
+    (no images are read): enough to export or to serve.
+    """
+    log_lib.ensure_handler()
+    saved = config_lib.read_saved(model_dir) if os.path.isdir(model_dir) else None
+    if saved is None:
+        raise RunError(f"no lg_tf run in --model_dir={model_dir} (no config.json); point it "
+                       "at a folder written by lg_tf.train")
+    cfg = config_lib.from_json(saved)
+    configure_devices(cfg)
+    strategy = strategy or make_strategy(cfg)
+    data = None if load_data else _light_data(cfg, model_dir)
+    run = build_run(cfg, model_dir, strategy, data=data)
+    run.epoch = run.checkpointer.restore()
+    if not run.epoch:
+        raise RunError(f"no checkpoint in {os.path.join(model_dir, 'checkpoints')}; train "
+                       f"first (python -m lg_tf.train ... --model_dir={model_dir})")
+    return run
+
+
+def _light_data(cfg: config_lib.Config, model_dir: str) -> datasets.Data:
+    """Hierarchy (from results.json when there, else resolved) and spec; no images."""
+    from lg_tf import hierarchy as hier_lib
+    results = _read_json(os.path.join(model_dir, "results.json")) or {}
+    if results.get("hierarchy"):
+        h = hier_lib.Hierarchy.from_dict(results["hierarchy"])
+    else:
+        h = datasets.resolve_hierarchy(cfg)
+    return datasets.Data(h, datasets.image_spec(cfg), None, None, {})
+
+
+def _read_json(path: str) -> dict | None:
+    from lg_tf import files
+    try:
+        value = json.loads(files.read_text(path)) if files.exists(path) else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+@dataclasses.dataclass
+class Prior:
+    """What model_dir holds before this run touches it (read-only inspection)."""
+    kind: str                    # run_dir.kind(): absent, empty, run
+    saved: dict | None           # its config.json (or results.json's config)
+    marker: dict                 # lg_tf_run.json
+    discard: bool                # --overwrite of a run with training changes
+
+
+def inspect_model_dir(cfg: config_lib.Config, model_dir: str) -> Prior:
+    """Refuses a folder that is not lg_tf's, or a resume that would train something else.
+
+    Reads only. Harmless changes (--epochs, --eval_every, --acr_every, ...) are allowed and
+    recorded later as a resume; training changes need --overwrite.
+    """
+    kind = run_dir.check_usable(model_dir)
+    if kind != "run":
+        return Prior(kind, None, {}, False)
+    saved = config_lib.read_saved(model_dir)
+    if saved is None:  # config.json lost: results.json keeps a copy; else the checkpoint decides
+        saved = (_read_json(os.path.join(model_dir, "results.json")) or {}).get("config")
+    marker = run_dir.read_marker(model_dir)
+    changes = config_lib.training_changes(saved, cfg) if saved else {}
+    if changes and not cfg.overwrite:
+        raise RunError(f"--model_dir={model_dir} holds a run trained with other settings "
+                       f"({config_lib.describe_changes(changes)}); resume it with its own "
+                       "flags, use a new --model_dir, or pass --overwrite to start it afresh")
+    return Prior(kind, saved, marker, bool(cfg.overwrite))
+
+
+def _check_same_data(prior: Prior, data: datasets.Data, cfg, model_dir: str) -> None:
+    old = prior.marker.get("data_fingerprint")
+    new = data.stats.get("fingerprint")
+    if prior.discard or not old or not new or old == new:
+        return
+    raise RunError(f"the data now under --dataset={cfg.dataset}"
+                   + (f" --data_dir={cfg.data_dir}" if cfg.data_dir else "")
+                   + f" is not the data the run in {model_dir} trained on (fingerprint {new}, "
+                   f"was {old}: other classes or files); point --data_dir at the original "
+                   "data, use a new --model_dir, or pass --overwrite to start afresh")
+
+
+def _claim(run: Run, prior: Prior, cfg, model_dir: str, export_dir: str) -> list:
+    """After every check: discard (--overwrite), write the marker and config.json.
+
+    Returns the history of resumes (recorded in results.json too).
+    """
+    chief = _is_chief(run.strategy)
+    if chief:
+        export_lib.check_export_dir(export_dir, model_dir)
+    check_free_space(run.out_dir, run.model)
+    if prior.discard and prior.kind == "run":
+        run_dir.discard_run(model_dir)
+        run.checkpointer = cb.Checkpointer(os.path.join(run.out_dir, "checkpoints"), run.model)
+    resumes = [] if prior.discard else list(prior.marker.get("resumes", []))
+    epoch = run.checkpointer.latest_epoch
+    if chief:
+        if prior.saved and not prior.discard and epoch:
+            changed = config_lib.differences(prior.saved, cfg)
+            changed.pop("overwrite", None)
+            resumes.append({"time": run_dir.now(), "from_epoch": epoch,
+                            "changed": {k: list(v) for k, v in changed.items()}})
+            if changed:
+                log.info("resuming with changed settings that do not alter training: %s",
+                         config_lib.describe_changes(changed))
+        created = prior.marker.get("created") if not prior.discard else None
+        run_dir.write_marker(model_dir, {
+            "created": created or run_dir.now(),
+            "data_fingerprint": run.data.stats.get("fingerprint"), "resumes": resumes})
         cb.write_json_atomic(os.path.join(model_dir, "config.json"), cfg.to_json())
+    return resumes
+
+
+def train_and_evaluate(cfg: config_lib.Config, model_dir: str, strategy=None) -> RunResults:
+    """Trains (resuming from model_dir's newest good checkpoint), evaluates and exports.
+
+    Sets up devices itself, logs progress (a stdout handler unless logging is configured),
+    stops cleanly on SIGTERM/SIGINT (`results["stopped"]`), and returns results.json's
+    content as a dict whose `.model` is the trained Keras model. Nothing in model_dir is
+    written before every check (flags, folder, data, checkpoint, disk space) has passed.
+    """
+    log_lib.ensure_handler()
+    cfg = config_lib.validate(cfg)
+    with interrupt.stop_on_signals():
+        configure_devices(cfg)
+        # Multi-worker collectives must be set up before TensorFlow runs any op.
+        strategy = strategy or make_strategy(cfg)
+        prior = inspect_model_dir(cfg, model_dir)
+        run = build_run(cfg, model_dir, strategy, fresh=prior.discard)
+        _check_same_data(prior, run.data, cfg, model_dir)
+        export_dir = cfg.export_dir or os.path.join(model_dir, "export")
+        with run_dir.Lock(run.out_dir) if _is_chief(strategy) else _side_folder(run.out_dir):
+            resumes = _claim(run, prior, cfg, model_dir, export_dir)
+            results = _train(run, model_dir, export_dir, resumes)
+    results.model = run.model
+    return results
+
+
+@contextlib.contextmanager
+def _side_folder(path: str):
+    os.makedirs(path, exist_ok=True)  # a non-chief worker's side folder is new
+    with run_dir.Lock(path):
+        yield
+
+
+def _train(run: Run, model_dir: str, export_dir: str, resumes: list) -> RunResults:
+    cfg = run.cfg
     initial_epoch = run.checkpointer.restore()
     epochs = cfg.scaled_epochs
     h, model = run.data.hierarchy, run.model
@@ -262,56 +408,51 @@ def train_and_evaluate(cfg: config_lib.Config, model_dir: str, strategy=None) ->
         "config": cfg.to_json(), "hierarchy": h.to_dict(), "data": run.data.stats,
         "parameters": params, "replicas": run.strategy.num_replicas_in_sync,
         "epochs_scaled": epochs, "lr_milestones_scaled": list(cfg.scaled_milestones),
+        "resumes": resumes,
     }, resume_epoch=initial_epoch)
     writer = tf.summary.create_file_writer(os.path.join(run.out_dir, "tensorboard"))
     if initial_epoch:
         log.info("resuming %s from epoch %d of %d", model_dir, initial_epoch, epochs)
     else:
-        cb.hparams_summary(writer, cfg.to_json())
+        hparams.write_config(writer)
+        hparams.write_run(writer, cfg)
     log.info("%s\n%s: %s, %d parameters, %d replica(s), %d epochs x %d steps, batch %d",
              h.describe(), cfg.granularity, cfg.model, params,
              run.strategy.num_replicas_in_sync, epochs, run.steps_per_epoch, cfg.batch_size)
     guard = cb.Guard(run.steps_per_epoch, cfg.on_nan)
-    callbacks = _callbacks(run, results, writer, guard)
     start = time.perf_counter()
-    if initial_epoch < epochs:
-        guard.install_sigterm_handler()
-        try:
-            model.fit(run.train_ds, epochs=epochs, initial_epoch=initial_epoch,
-                      steps_per_epoch=run.steps_per_epoch, validation_data=run.test_ds,
-                      validation_freq=cfg.eval_every, validation_steps=cfg.eval_steps or None,
-                      callbacks=callbacks, shuffle=False, verbose=0)
-        finally:
-            guard.restore_sigterm_handler()
+    if initial_epoch < epochs and not interrupt.requested():
+        model.fit(run.train_ds, epochs=epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=run.steps_per_epoch, validation_data=run.test_ds,
+                  validation_freq=cfg.eval_every, validation_steps=cfg.eval_steps or None,
+                  callbacks=_callbacks(run, results, writer, guard), shuffle=False, verbose=0)
     guard.finish(run.checkpointer.latest_epoch)
     if guard.stop_reason:
         return _stopped_early(run, results, guard, model_dir)
     log.info("training done; evaluating the test split (%d images)", len(run.data.test))
     final = evaluate(run)
-    trained = time.perf_counter() - start
-    # --- analysis (issue 4): confusion matrix, ACR + breakdown, projector (lg_tf/analysis.py)
-    if _is_chief(run.strategy):
+    if _is_chief(run.strategy) and not interrupt.requested():
         extra = analysis.final_analysis(run, model_dir, writer)
         if "acr_breakdown" in extra:
             results.set("acr_breakdown", extra.pop("acr_breakdown"))
         final.update({k: v for k, v in extra.items() if v is not None})
-    # --- end analysis
+    if interrupt.requested():
+        return _stopped_after_training(run, results, "the final evaluation", model_dir)
     log.info("final: %s", "  ".join(f"{k} {v:.4f}" for k, v in final.items()
                                     if isinstance(v, float)))
-    export_dir = cfg.export_dir or os.path.join(model_dir, "export")
     if _is_chief(run.strategy):
         export_lib.export_saved_model(model, h, run.data.spec, cfg.granularity,
-                                      cfg.coarse_metric, export_dir)
+                                      cfg.coarse_metric, export_dir, model_dir=model_dir)
         log.info("SavedModel written to %s", export_dir)
     results.set("images_per_second", _mean_rate(results.data["epochs"]))
     results.set("export_dir", export_dir)
-    results.set("session_seconds", trained)
-    return results.finish(final)
+    results.set("session_seconds", time.perf_counter() - start)
+    return RunResults(results.finish(final))
 
 
-def _stopped_early(run: Run, results: Results, guard, model_dir: str) -> dict:
-    """SIGTERM: report and return (exit 0, a scheduler requeues); NaN: fail, keeping the
-    last good checkpoint."""
+def _stopped_early(run: Run, results: Results, guard, model_dir: str) -> RunResults:
+    """A stop signal: report and return (the CLI exits 75, a scheduler retries); NaN: fail,
+    keeping the last good checkpoint."""
     kept = run.checkpointer.latest_epoch
     where = f"checkpoint of epoch {kept} kept" if kept else "no epoch finished yet"
     results.set("stopped", guard.stop_reason)
@@ -319,9 +460,19 @@ def _stopped_early(run: Run, results: Results, guard, model_dir: str) -> dict:
     if guard.sigterm:
         log.warning("%s: stopped; %s in %s; re-run the same command to resume",
                     guard.stop_reason, where, model_dir)
-        return results.data
+        return RunResults(results.data)
     raise TrainingDiverged(f"{guard.stop_reason}; {where} in {model_dir}; lower "
                            "--learning_rate, or pass --on_nan=skip_batch to skip such batches")
+
+
+def _stopped_after_training(run: Run, results: Results, phase: str,
+                            model_dir: str) -> RunResults:
+    reason = (f"{interrupt.requested()} received during {phase}; training is complete "
+              f"(checkpoint of epoch {run.checkpointer.latest_epoch})")
+    results.set("stopped", reason)
+    results.write()
+    log.warning("%s; re-run the same command to evaluate and export: %s", reason, model_dir)
+    return RunResults(results.data)
 
 
 def _callbacks(run: Run, results: Results, writer, guard) -> list:
@@ -336,13 +487,12 @@ def _callbacks(run: Run, results: Results, writer, guard) -> list:
             monitor="val_loss" if run.cfg.eval_every == 1 else "loss", factor=run.cfg.lr_decay,
             patience=run.cfg.plateau_patience, verbose=0))
     out.append(cb.StepProgress())
-    # --- analysis (issue 4): ACR every --acr_every epochs; before EpochEnd, which logs it
+    # ACR every --acr_every epochs; before EpochEnd, which logs it.
     if run.cfg.acr_every > 0 and run.fine:
-        out.append(analysis.ACRCallback(run.test_ds, run.data.hierarchy, run.strategy, writer,
+        out.append(analysis.ACRCallback(run.test_ds, run.data.hierarchy, writer,
                                         run.cfg.acr_every, steps=run.cfg.eval_steps or None))
     elif run.cfg.acr_every > 0:
         log.info("--acr_every=%d ignored: %s", run.cfg.acr_every, analysis.ACR_NEEDS_FINE)
-    # --- end analysis
     out.append(cb.EpochEnd(run.checkpointer, results, writer,
                            run.steps_per_epoch * run.cfg.batch_size, guard))
     return out
@@ -362,12 +512,15 @@ def _mean_rate(epochs: list) -> float | None:
     return float(np.mean(rates)) if rates else None
 
 
-def export_only(cfg: config_lib.Config, model_dir: str, strategy=None) -> str:
-    """Rebuilds the model, restores model_dir's last checkpoint and writes the SavedModel."""
-    run = build_run(cfg, model_dir, strategy)
-    if not run.checkpointer.restore():
-        raise RunError(f"no checkpoint in {os.path.join(model_dir, 'checkpoints')}; train "
-                       "first (same flags, without --export_only)")
-    export_dir = cfg.export_dir or os.path.join(model_dir, "export")
-    return export_lib.export_saved_model(run.model, run.data.hierarchy, run.data.spec,
-                                         cfg.granularity, cfg.coarse_metric, export_dir)
+def export_run(model_dir: str, export_dir: str = "") -> str:
+    """`--export_only`: the SavedModel of model_dir's run, built from its config.json.
+
+    Reads no images. `export_dir` defaults to the run's own (--export_dir at training time,
+    else <model_dir>/export).
+    """
+    run = restore_run(model_dir, load_data=False)
+    export_dir = export_dir or run.cfg.export_dir or os.path.join(model_dir, "export")
+    with run_dir.Lock(model_dir):
+        return export_lib.export_saved_model(run.model, run.data.hierarchy, run.data.spec,
+                                             run.cfg.granularity, run.cfg.coarse_metric,
+                                             export_dir, model_dir=model_dir)

@@ -164,14 +164,12 @@ def write_index(ctx: Context, reports: list, skipped) -> str:
 def config_for(flagfile: str, overrides: list[str]):
     """The Config of a flagfile with the command line's lg_tf flags on top."""
     from absl import flags
-    from lg_tf import config as config_lib
-    if not os.path.isfile(flagfile):
-        raise common.PipelineError(f"cannot find {flagfile}; run pipelines.all from the "
-                                   "repository root (where flags/ is)")
+
+    from lg_tf import cli
     values = flags.FlagValues()
-    config_lib.define_flags(values)
+    common.define_flags(flag_values=values)
     try:
-        values(["pipelines.all", f"--flagfile={flagfile}", *overrides])
+        values(["pipelines.all", *cli.expand_flagfiles([f"--flagfile={flagfile}", *overrides])])
     except flags.Error as e:
         raise common.PipelineError(f"{flagfile}: {e}") from None
     return common.base_config(values)
@@ -179,7 +177,7 @@ def config_for(flagfile: str, overrides: list[str]):
 
 def _config_flag_names() -> list[str]:
     from lg_tf import config as config_lib
-    return [n for group in config_lib.HELP.values() for n in group]
+    return list(config_lib.specs())
 
 
 EXTRA_FLAGS = {"only": ("list", [], "Run only these datasets (keys: " + ", ".join(
@@ -187,38 +185,31 @@ EXTRA_FLAGS = {"only": ("list", [], "Run only these datasets (keys: " + ", ".joi
 
 
 def _main():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from absl import app, flags
-    from lg_tf import cli
+    from absl import flags
 
-    if any(a.startswith(("--flagfile", "-flagfile")) for a in sys.argv[1:]):
-        cli.fail("pipelines.all picks each dataset's flagfile itself; pass only overrides "
-                 "(e.g. --data_dir=DIR --epochs_scale=0.1)")
+    from lg_tf import cli, interrupt
+    from lg_tf.errors import EXIT_PREEMPTED
+
     common.define_flags(EXTRA_FLAGS)
 
-    def main(argv):
-        if len(argv) > 1:
-            cli.fail(f"unexpected argument(s) {' '.join(argv[1:])}; flags look like "
-                     "--name=value")
-        cli.setup_logging()
+    def main(rest):
+        cli.check_no_arguments(rest)
+        if any(a.startswith(("--flagfile", "-flagfile")) for a in sys.argv[1:]):
+            cli.fail("pipelines.all picks each dataset's flagfile itself; pass only overrides "
+                     "(e.g. --data_dir=DIR --epochs_scale=0.1)")
         values = flags.FLAGS
-        with cli.clean_errors():
-            try:
-                ctx = common.context_from_flags(values)
-                overrides = [values[n].serialize() for n in _config_flag_names()
-                             if values[n].present and n != "model_dir"]
-                entries, skipped = available(values.data_dir, tuple(values.only))
-                bases = {e.key: config_for(e.flagfile, overrides) for e in entries}
-                from lg_tf import train_lib
-                train_lib.configure_devices(next(iter(bases.values())))
-                out = run(ctx, bases, entries, skipped=skipped)
-                if out["index"]:
-                    print(f"index: {out['index']}")
-            except common.PipelineError as e:
-                cli.fail(str(e))
+        ctx = common.context_from_flags(values)
+        overrides = [values[n].serialize() for n in _config_flag_names() if values[n].present]
+        entries, skipped = available(values.data_dir, tuple(values.only))
+        bases = {e.key: config_for(e.flagfile, overrides) for e in entries}
+        cli.setup_logging("pipelines.all")
+        with interrupt.stop_on_signals():
+            out = run(ctx, bases, entries, skipped=skipped)
+            if out["index"]:
+                print(f"index: {out['index']}")
+            return EXIT_PREEMPTED if interrupt.requested() else 0
 
-    app.run(main, flags_parser=lambda argv: cli.parse_flags(
-        argv, common.help_groups(EXTRA_FLAGS), __doc__))
+    cli.run(main, lambda argv: cli.parse_flags(argv, common.help_groups(EXTRA_FLAGS), __doc__))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,14 @@ from lg_tf import config as config_lib
 log = logging.getLogger("lg_tf.pipelines")
 
 
+from lg_tf.errors import EXIT_PREEMPTED, LgTfError
 from lg_tf.errors import PipelineError  # noqa: F401 - re-exported
+
+
+class Stopped(LgTfError):
+    """A signal stopped the grid between or inside runs; everything finished is kept."""
+
+    exit_code = EXIT_PREEMPTED
 
 
 # --------------------------------------------------------------------------- context
@@ -74,12 +81,6 @@ def command_line() -> str:
 
 
 # --------------------------------------------------------------------------- the grid
-
-# Fields that only change what is logged (or where things go), not what is trained: a
-# finished run that differs only in these is reused.
-NOT_TRAINED = ("data_dir", "overwrite", "export_dir", "strategy", "cpu_devices", "train_eval",
-               "acr_every", "eval_every", "jit_compile", "eval_batch_size")
-
 
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
@@ -162,17 +163,12 @@ def finished_results(path: str) -> dict | None:
 
 
 def config_differences(saved: dict, cfg: config_lib.Config) -> list[str]:
-    wanted = cfg.to_json()
-    out = []
-    for key, value in wanted.items():
-        if key in NOT_TRAINED or key not in saved:
-            continue
-        old = saved[key]
-        if isinstance(value, tuple):
-            value, old = list(value), list(old)
-        if old != value:
-            out.append(f"{key} {old} -> {value}")
-    return out
+    """The differences that change a run's numbers (config.result_fields), as 'field old ->
+    new'; more --epochs than a run has is not one (the run is extended)."""
+    diff = config_lib.differences(saved, cfg, config_lib.result_fields())
+    if "epochs" in diff and diff["epochs"][0] < diff["epochs"][1]:
+        del diff["epochs"]
+    return [f"{k} {a} -> {b}" for k, (a, b) in diff.items()]
 
 
 def run_status(path: str, cfg: config_lib.Config) -> str:
@@ -187,7 +183,8 @@ def run_status(path: str, cfg: config_lib.Config) -> str:
             raise PipelineError(
                 f"{path} holds a run with other settings ({', '.join(diff[:4])}); use another "
                 "--out_dir (or delete that folder) to run with these settings")
-    if finished_results(path):
+    results = finished_results(path)
+    if results and results.get("config", {}).get("epochs", cfg.epochs) >= cfg.epochs:
         return "done"
     return "partial" if saved is not None else "todo"
 
@@ -338,11 +335,14 @@ def run_grid(title: str, base: config_lib.Config, specs: Sequence[RunSpec],
         print(describe_plan(title, planned, ctx), flush=True)
         ctx.planned.extend(planned)
         return None
-    from lg_tf import train_lib
+    from lg_tf import interrupt, train_lib
     out: dict[str, list[dict]] = {s.name: [] for s in specs}
     total = len(planned)
     for i, p in enumerate(planned, 1):
         head = f"run {i}/{total} {p.spec.label} seed {p.seed}"
+        if interrupt.requested():
+            raise Stopped(f"{interrupt.requested()} received before {head}; re-run the same "
+                          "command to resume the grid")
         if p.status == "done":
             results = finished_results(p.model_dir)
             log.info("%s: finished earlier, skipped (%s) [%s]", head, headline(results),
@@ -354,6 +354,9 @@ def run_grid(title: str, base: config_lib.Config, specs: Sequence[RunSpec],
                      work["steps"] or "?", p.model_dir)
             start = time.perf_counter()
             results = train_lib.train_and_evaluate(p.cfg, p.model_dir)
+            if results.get("stopped"):
+                raise Stopped(f"{head}: {results['stopped']}; re-run the same command to "
+                              "resume the grid")
             log.info("%s: done in %.0f s (%s)", head, time.perf_counter() - start,
                      headline(results))
         out[p.spec.name].append(results)
@@ -521,23 +524,24 @@ PIPELINE_HELP = {
 }
 
 
-def define_flags(extra: dict | None = None) -> None:
+def define_flags(extra: dict | None = None, flag_values=None) -> None:
     """lg_tf's flags plus the pipeline flags (call once, from the entry point)."""
     from absl import flags
-    config_lib.define_flags()
-    flags.DEFINE_string("out_dir", "", PIPELINE_HELP["out_dir"])
-    flags.DEFINE_string("report_dir", "", PIPELINE_HELP["report_dir"])
-    flags.DEFINE_integer("seeds", 1, PIPELINE_HELP["seeds"])
-    flags.DEFINE_float("epochs_scale", 1.0, PIPELINE_HELP["epochs_scale"])
-    flags.DEFINE_bool("dry_run", False, PIPELINE_HELP["dry_run"])
+    values = flag_values if flag_values is not None else flags.FLAGS
+    config_lib.define_flags(values)  # --model_dir too: flagfiles set it; pipelines ignore it
+    flags.DEFINE_string("out_dir", "", PIPELINE_HELP["out_dir"], flag_values=values)
+    flags.DEFINE_string("report_dir", "", PIPELINE_HELP["report_dir"], flag_values=values)
+    flags.DEFINE_integer("seeds", 1, PIPELINE_HELP["seeds"], flag_values=values)
+    flags.DEFINE_float("epochs_scale", 1.0, PIPELINE_HELP["epochs_scale"], flag_values=values)
+    flags.DEFINE_bool("dry_run", False, PIPELINE_HELP["dry_run"], flag_values=values)
     for name, (kind, default, text) in (extra or {}).items():
-        getattr(flags, f"DEFINE_{kind}")(name, default, text)
+        getattr(flags, f"DEFINE_{kind}")(name, default, text, flag_values=values)
 
 
 def help_groups(extra: dict | None = None) -> dict:
     pipeline = dict(PIPELINE_HELP)
     pipeline.update({k: v[2] for k, v in (extra or {}).items()})
-    return {"Pipeline": pipeline, **config_lib.HELP}
+    return {"Pipeline": pipeline, **config_lib.help_groups()}
 
 
 def base_config(values) -> config_lib.Config:
@@ -558,28 +562,25 @@ def context_from_flags(values, **kwargs) -> Context:
 
 
 def entry_point(doc: str, body: Callable, extra_flags: dict | None = None) -> None:
-    """Defines the flags, parses them (one-sentence errors) and calls body(FLAGS, base, ctx)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from absl import app, flags
-    from lg_tf import cli
+    """Defines the flags, parses them (one-sentence errors) and calls body(FLAGS, base, ctx).
+
+    Exits 75 (errors.EXIT_PREEMPTED) when a signal stopped the grid: re-run to resume.
+    """
+    from absl import flags
+
+    from lg_tf import cli, interrupt
+    from lg_tf.errors import EXIT_PREEMPTED
 
     define_flags(extra_flags)
 
-    def main(argv):
-        if len(argv) > 1:
-            cli.fail(f"unexpected argument(s) {' '.join(argv[1:])}; flags look like "
-                     "--name=value")
-        cli.setup_logging()
-        with cli.clean_errors():
-            try:
-                values = flags.FLAGS
-                base = base_config(values)
-                ctx = context_from_flags(values)
-                from lg_tf import train_lib
-                train_lib.configure_devices(base)
-                body(values, base, ctx)
-            except PipelineError as e:
-                cli.fail(str(e))
+    def main(rest):
+        cli.check_no_arguments(rest)
+        values = flags.FLAGS
+        base = base_config(values)      # validated before TensorFlow is imported
+        ctx = context_from_flags(values)
+        cli.setup_logging("pipelines")
+        with interrupt.stop_on_signals():
+            body(values, base, ctx)
+            return EXIT_PREEMPTED if interrupt.requested() else 0
 
-    app.run(main, flags_parser=lambda argv: cli.parse_flags(argv, help_groups(extra_flags),
-                                                              doc))
+    cli.run(main, lambda argv: cli.parse_flags(argv, help_groups(extra_flags), doc))

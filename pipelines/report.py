@@ -269,39 +269,30 @@ def write_report(pipeline: str, title: str, base: config_lib.Config, ctx: Contex
 
 # --------------------------------------------------------------------------- hparams
 
-HPARAM_FIELDS = ("granularity", "seed", "train_fraction", "label_noise", "dropout",
-                 "extra_layer", "hierarchy", "coarse_zero", "dataset", "model", "width",
-                 "epochs")
-HPARAM_METRICS = ("test/coarse_accuracy", "test/fine_accuracy", "test/acr",
-                  "train_eval/coarse_accuracy")
-
-
 def write_hparams(hparams_dir: str, specs: Sequence[RunSpec], runs: dict) -> None:
     """One HParams session per run with its final metrics (rewritten on every report)."""
     import shutil
 
     import tensorflow as tf
-    from tensorboard.plugins.hparams import api as hp
+
+    from lg_tf import hparams
 
     if os.path.isdir(hparams_dir):
         shutil.rmtree(hparams_dir)
     os.makedirs(hparams_dir, exist_ok=True)
-    with tf.summary.create_file_writer(hparams_dir).as_default():
-        hp.hparams_config(hparams=[hp.HParam("run")] + [hp.HParam(f) for f in HPARAM_FIELDS],
-                          metrics=[hp.Metric(m) for m in HPARAM_METRICS])
+    hparams.write_config(tf.summary.create_file_writer(hparams_dir), extra_names=["run"])
     for s in specs:
         for r in runs.get(s.name, []):
             cfg = r["config"]
-            values = {"run": s.name, **{f: cfg[f] for f in HPARAM_FIELDS if f in cfg}}
             metrics = dict(r.get("final", {}))
             last = [e for e in r.get("epochs", []) if "train_eval/coarse_accuracy" in e]
             if last:
                 metrics["train_eval/coarse_accuracy"] = last[-1]["train_eval/coarse_accuracy"]
             folder = os.path.join(hparams_dir, s.name, f"seed_{cfg['seed']}")
             writer = tf.summary.create_file_writer(folder)
+            hparams.write_run(writer, cfg, {"run": s.name}, f"{s.name}/seed_{cfg['seed']}")
             with writer.as_default():
-                hp.hparams(values, trial_id=f"{s.name}/seed_{cfg['seed']}")
-                for m in HPARAM_METRICS:
+                for m in hparams.METRICS:
                     if metrics.get(m) is not None:
                         tf.summary.scalar(m, float(metrics[m]), step=r.get("epochs_scaled", 0))
             writer.close()

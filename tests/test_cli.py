@@ -9,6 +9,7 @@ import sys
 import pytest
 from absl import flags
 
+from lg_tf import cli
 from lg_tf import config as config_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,9 +23,9 @@ def _parse(*argv):
 
 
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "flags", "*.cfg"))))
-def test_every_flagfile_gives_a_valid_config(path, monkeypatch):
-    monkeypatch.chdir(ROOT)  # flagfiles include each other relative to the repo root
-    values = _parse(f"--flagfile={os.path.relpath(path, ROOT)}")
+def test_every_flagfile_gives_a_valid_config(path, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # includes resolve next to the including flagfile, from anywhere
+    values = _parse(*cli.expand_flagfiles([f"--flagfile={path}"]))
     cfg = config_lib.from_flags(values)
     name = os.path.basename(path)[:-4]
     assert values.model_dir == f"runs/{name}"
@@ -38,8 +39,8 @@ def test_every_flagfile_gives_a_valid_config(path, monkeypatch):
 
 def test_overrides_follow_the_flagfile(monkeypatch):
     monkeypatch.chdir(ROOT)
-    cfg = config_lib.from_flags(_parse("--flagfile=flags/cifar10.cfg", "--train_fraction=0.2",
-                                       "--granularity=coarse"))
+    cfg = config_lib.from_flags(_parse(*cli.expand_flagfiles([
+        "--flagfile=flags/cifar10.cfg", "--train_fraction=0.2", "--granularity=coarse"])))
     assert cfg.train_fraction == 0.2 and cfg.granularity == "coarse"
     assert cfg.scaled_epochs == 1000 and cfg.scaled_milestones == (750,)
 
@@ -48,9 +49,13 @@ def test_overrides_follow_the_flagfile(monkeypatch):
     ("--train_fraction=0", "--train_fraction=0.0 must be in (0, 1]"),
     ("--train_fraction=1.5", "--train_fraction=1.5 must be in (0, 1]"),
     ("--label_noise=-0.1", "--label_noise=-0.1 must be in [0, 1]"),
-    ("--epochs=-3", "--epochs=-3 must be a positive integer"),
+    ("--epochs=-3", "--epochs=-3 must be in [1, inf)"),
+    ("--wrn_depth=27", "--wrn_depth=27 must be 6n+4"),
+    ("--learning_rate=nan", "--learning_rate=nan must be a finite number"),
+    ("--weight_decay=inf", "--weight_decay=inf must be a finite number"),
+    ("--seed=4294967296", "--seed=4294967296 must be in [0, 4294967295]"),
     ("--granularity=medium", "--granularity='medium' is not allowed"),
-    ("--dataset=mnist", "--dataset='mnist' is unknown"),
+    ("--dataset=mnist", "--dataset='mnist' is not allowed"),
     ("--hierarchy=birds", "--hierarchy='birds' is unknown"),
     ("--lr_milestones=60,30", "must be increasing"),
     ("--lr_milestones=a", "must be integers"),

@@ -96,14 +96,16 @@ def test_sigkill_then_rerun_resumes_and_completes(embedded_dir, tmp_path, point)
     _assert_complete(model_dir)
 
 
-def test_sigterm_stops_cleanly_exit_0_and_rerun_resumes(embedded_dir, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_stops_cleanly_exit_75_and_rerun_resumes(embedded_dir, tmp_path, sig):
     model_dir = str(tmp_path / "run")
     proc = _start(_command(embedded_dir, model_dir, "--epochs=200"))
     assert _wait_for(lambda: 1 in _epochs(model_dir), proc)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out[-3000:]
-    assert "SIGTERM received" in out and "re-run the same command to resume" in out, out[-3000:]
+    assert proc.returncode == 75, out[-3000:]   # EXIT_PREEMPTED: a scheduler retries
+    assert f"{sig.name} received" in out and "re-run the same command to resume" in out, out[-3000:]
+    assert "Traceback" not in out
     epochs = _epochs(model_dir)
     latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     assert latest.endswith(f"ckpt-{epochs[-1]}")  # the record and the checkpoint agree

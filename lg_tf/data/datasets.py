@@ -21,27 +21,8 @@ from lg_tf.data.sources import DataError, Split
 
 log = logging.getLogger(__name__)
 
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    default_hierarchy: str      # '' = must be given (or comes from the folder tree)
-    image_size: int
-    augment: str
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-
-DATASETS = {
-    "embedded": DatasetInfo("shapes", 32, "cifar", embedded.MEAN, embedded.STD),
-    "cifar10": DatasetInfo("cifar10", 32, "cifar", (0.4914, 0.4822, 0.4465),
-                           (0.2023, 0.1994, 0.2010)),
-    "cifar100": DatasetInfo("cifar100", 32, "cifar", (0.5071, 0.4867, 0.4408),
-                            (0.2675, 0.2565, 0.2761)),
-    "imagenet2012": DatasetInfo("", 224, "imagenet", IMAGENET_MEAN, IMAGENET_STD),
-    "folder": DatasetInfo("", 32, "cifar", IMAGENET_MEAN, IMAGENET_STD),
-}
+# The registry lives in a TensorFlow-free module so that flag parsing never imports TF.
+from lg_tf.data.registry import DATASETS, IMAGENET_MEAN, IMAGENET_STD, DatasetInfo  # noqa: E402,F401
 
 
 @dataclasses.dataclass

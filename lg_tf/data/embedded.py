@@ -76,8 +76,7 @@ IMAGE_SIZE = 32
 # Per-channel (R, G, B) mean / std of generate("train", seed=0) in [0, 1]
 # scale (population std over all pixels).  Measured once;
 # tests/test_embedded.py recomputes them (tolerance 1e-3).
-MEAN: tuple[float, float, float] = (0.3770, 0.3759, 0.3758)
-STD: tuple[float, float, float] = (0.2304, 0.2295, 0.2303)
+from lg_tf.data.registry import EMBEDDED_MEAN as MEAN, EMBEDDED_STD as STD  # noqa: E402
 
 _SPLIT_OFFSET = {"train": 0, "test": 1}
 _CHUNK = 1024  # images rendered per vectorised chunk (bounds peak memory)

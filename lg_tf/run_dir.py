@@ -1,0 +1,178 @@
+"""A model_dir belongs to lg_tf: what makes a folder a run, and one process at a time in it.
+
+* `lg_tf_run.json` (the marker) is written when a run is created; it keeps the fingerprint
+  of the data the run trains on and the history of resumes.
+* A folder is lg_tf's when it holds the marker, or an lg_tf run of an earlier version
+  (config.json beside checkpoints/ or results.json), or only files lg_tf itself leaves
+  (its lock, probes, worker side folders). Anything else is the user's: lg_tf refuses to
+  write there and never deletes from it, with or without --overwrite.
+* `.lg_tf.lock` holds the pid and host of the process training in the folder; a second
+  process is refused while that one lives, and a lock left by a dead process is taken over.
+"""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import fnmatch
+import json
+import logging
+import os
+import socket
+
+from lg_tf import files
+from lg_tf.errors import RunError
+
+log = logging.getLogger("lg_tf")
+
+MARKER = "lg_tf_run.json"
+LOCK = ".lg_tf.lock"
+# What lg_tf writes into a model_dir; --overwrite removes exactly these and nothing else.
+RUN_CONTENTS = ("checkpoints", "tensorboard", "export", "export.tmp", "results.json",
+                "results.json.bak", "config.json", "confusion.json", "confusion.png",
+                "acr_test.json", "acr_train.json", "tsne_test.png", "tsne_train.png",
+                "projector", MARKER)
+_OWN_LEFTOVERS = (LOCK, ".write_test_*", ".tmp_*", "worker_*")
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def kind(model_dir: str) -> str:
+    """'absent', 'empty', 'run' (an lg_tf run, possibly half-written) or 'foreign'."""
+    if not files.exists(model_dir):
+        return "absent"
+    if not files.isdir(model_dir):
+        return "foreign"
+    names = files.listdir(model_dir)
+    if MARKER in names:
+        return "run"
+    if "config.json" in names and ({"checkpoints", "results.json"} & set(names)):
+        return "run"  # written by lg_tf before the marker existed
+    if all(any(fnmatch.fnmatch(n, p) for p in _OWN_LEFTOVERS) for n in names):
+        return "empty" if not names else "run"
+    return "foreign"
+
+
+def check_usable(model_dir: str) -> str:
+    """Refuses a path that is not a folder lg_tf may write in; returns its `kind`."""
+    k = kind(model_dir)
+    if k == "foreign":
+        if not files.isdir(model_dir):
+            raise RunError(f"--model_dir={model_dir} is a file, not a folder; choose a new "
+                           "folder")
+        shown = sorted(files.listdir(model_dir))[:3]
+        raise RunError(f"--model_dir={model_dir} already holds files that lg_tf did not write "
+                       f"({', '.join(shown)}{', ...' if len(shown) == 3 else ''}); choose a new "
+                       "or empty folder (lg_tf never writes over or deletes other files)")
+    return k
+
+
+def read_marker(model_dir: str) -> dict:
+    path = os.path.join(model_dir, MARKER)
+    if not files.exists(path):
+        return {}
+    try:
+        data = json.loads(files.read_text(path))
+        return data if isinstance(data, dict) else {}
+    except ValueError:
+        log.warning("%s is damaged; it is rewritten (the run's checkpoints are unaffected)",
+                    path)
+        return {}
+
+
+def write_marker(model_dir: str, data: dict) -> None:
+    from lg_tf.callbacks import write_json_atomic
+    write_json_atomic(os.path.join(model_dir, MARKER), {"lg_tf_run": 1, **data})
+
+
+def discard_run(model_dir: str) -> None:
+    """--overwrite: removes what lg_tf wrote in model_dir, and only that."""
+    log.warning("--overwrite: discarding the previous run in %s", model_dir)
+    for name in RUN_CONTENTS:
+        path = os.path.join(model_dir, name)
+        if not files.exists(path):
+            continue
+        if files.isdir(path):
+            files.rmtree(path)
+        else:
+            files.remove(path)
+
+
+# --------------------------------------------------------------------------- the lock
+
+class Lock:
+    """An exclusive claim on a model_dir for this process (a context manager)."""
+
+    def __init__(self, model_dir: str):
+        self.path = os.path.join(model_dir, LOCK)
+        self.model_dir = model_dir
+        self.held = False
+
+    def acquire(self) -> "Lock":
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": now()}
+        try:
+            os.makedirs(self.model_dir, exist_ok=True)
+        except OSError as e:
+            raise RunError(f"cannot create --model_dir={self.model_dir} ({e.strerror}); "
+                           "choose a writable folder") from None
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._take_over_if_stale()
+                continue
+            except OSError as e:
+                raise RunError(f"cannot write to --model_dir={self.model_dir} ({e.strerror}); "
+                               "choose a writable folder") from None
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self.held = True
+            return self
+        raise RunError(f"cannot take the lock {self.path}; another lg_tf process took it "
+                       "at the same moment: wait for it to finish")
+
+    def _take_over_if_stale(self) -> None:
+        try:
+            with open(self.path) as f:
+                owner = json.load(f)
+        except (OSError, ValueError):
+            owner = {}   # half-written by a process killed at that moment: stale
+        pid, host = owner.get("pid"), owner.get("host")
+        if pid and host == socket.gethostname() and _alive(int(pid)) and pid != os.getpid():
+            raise RunError(f"--model_dir={self.model_dir} is in use by process {pid} on this "
+                           f"machine (since {owner.get('started', '?')}); wait for it to "
+                           "finish or stop it, or use another --model_dir")
+        if pid and host and host != socket.gethostname():
+            raise RunError(f"--model_dir={self.model_dir} is in use by process {pid} on host "
+                           f"{host} (since {owner.get('started', '?')}); if that process is "
+                           f"gone, delete {self.path} and re-run")
+        log.warning("taking over the lock of %s left by process %s, which is no longer "
+                    "running", self.model_dir, pid or "?")
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+
+    def release(self) -> None:
+        if self.held:
+            try:
+                os.remove(self.path)
+            except FileNotFoundError:
+                pass
+            self.held = False
+
+    def __enter__(self) -> "Lock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as e:
+        return e.errno == errno.EPERM
+    return True
