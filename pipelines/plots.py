@@ -1,32 +1,19 @@
 """Figures in the paper's style: fine-trained in red, coarse-trained in blue, test solid,
-train dotted; ΔA-vs-ACR scatters with numbered points. Agg canvas, no pyplot state.
+train dotted; ΔA-vs-ACR scatters with numbered points. Built on lg_tf.plots' canvas and
+save (Agg canvas, no pyplot state); each function writes its PNG and returns its path.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from lg_tf.plots import canvas, save
 from pipelines.common import Stat
 
 FINE, COARSE, EXTRA, PAPER = "#d62728", "#1f77b4", "#2ca02c", "#7f7f7f"
 COLOURS = {"fine": FINE, "coarse": COARSE}
-
-
-def canvas(figsize):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=figsize, dpi=110)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save(fig, path: str) -> str:
-    import os
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, format="png", bbox_inches="tight")
-    return path
 
 
 def _mean_curve(results: Sequence[dict], key: str):
@@ -75,7 +62,8 @@ def curves(path: str, series: Sequence[tuple[str, str, Sequence[dict]]], title: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title, fontsize=10)
-    return save(fig, path)
+    save(fig, path)
+    return path
 
 
 def fractions(path: str, xs: Sequence[float], ours: dict, train: dict | None,
@@ -108,7 +96,8 @@ def fractions(path: str, xs: Sequence[float], ours: dict, train: dict | None,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title, fontsize=10)
-    return save(fig, path)
+    save(fig, path)
+    return path
 
 
 def acr_scatter(path: str, points: Sequence[tuple[str, float, float, float | None]],
@@ -145,7 +134,8 @@ def acr_scatter(path: str, points: Sequence[tuple[str, float, float, float | Non
         ax.set_ylabel("ΔA_test = FC − CC (points)")
         ax.grid(alpha=0.3)
         ax.set_title(heading, fontsize=10)
-    return save(fig, path)
+    save(fig, path)
+    return path
 
 
 def bars(path: str, groups: Sequence[str], series: dict[str, Sequence[Stat | None]],
@@ -176,4 +166,5 @@ def bars(path: str, groups: Sequence[str], series: dict[str, Sequence[Stat | Non
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
-    return save(fig, path)
+    save(fig, path)
+    return path

@@ -5,13 +5,14 @@ usage: python -m pipelines.tsne --flagfile=flags/<dataset>.cfg --out_dir=DIR
            [lg_tf flags]
 
 Trains (or reuses, in a shared --out_dir) the coarse and the fine run of the first seed,
-restores each one's last checkpoint, takes the `features` layer output (global average
-pool) for a fixed-seed sample of the test split, and draws both t-SNE maps side by side,
-coloured by coarse class with each coarse class's mean marked (lg_tf.analysis's feature
-and t-SNE helpers). The report adds two numbers the picture shows: how well the coarse
-classes separate (silhouette of the coarse labels) and how well the fine classes separate
-inside each coarse class (mean silhouette of the fine labels within a coarse class), both
-on the features themselves, not on the 2-D map.
+restores each one's newest checkpoint (train_lib.restore_run), takes the `features` layer
+output (global average pool) for a fixed-seed sample of the test split, and draws both
+t-SNE maps side by side, coloured by coarse class with each coarse class's mean marked
+(lg_tf.analysis's feature and t-SNE helpers, lg_tf.plots' scatter). The report adds two
+numbers the picture shows: how well the coarse classes separate (silhouette of the coarse
+labels) and how well the fine classes separate inside each coarse class (mean silhouette
+of the fine labels within a coarse class), both on the features themselves, not on the
+2-D map.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import os
 
 import numpy as np
 
-from pipelines import common, plots, report
+from lg_tf import plots
+from pipelines import common, report
 from pipelines import published as pub
 from pipelines.common import Context, Stat
 from pipelines.report import Column, Table
@@ -48,25 +50,21 @@ def run(base, ctx: Context, max_samples: int = MAX_SAMPLES) -> dict:
         return {"specs": specs, "runs": None, "report": None}
     maps = {}
     for s in specs:
-        cfg = common.make_config(base, s, base.seed, ctx.epochs_scale)
-        maps[s.tag["series"]] = embed(cfg, common.model_dir(ctx, s, base.seed), max_samples)
+        maps[s.tag["series"]] = embed(common.model_dir(ctx, s, base.seed), max_samples)
     return {"specs": specs, "runs": runs, "maps": maps,
             "report": write(base, ctx, specs, runs, maps)}
 
 
-def embed(cfg, model_dir: str, max_samples: int) -> dict:
+def embed(model_dir: str, max_samples: int) -> dict:
     """Features of a fixed-seed test sample from the run's last checkpoint, and their t-SNE."""
     from lg_tf import analysis, train_lib
-    run_ = train_lib.build_run(cfg, model_dir)
-    epoch = run_.checkpointer.restore()
-    if not epoch:
-        raise common.PipelineError(f"no checkpoint in {model_dir}/checkpoints to take features "
-                                   "from; the run did not finish")
+    run_ = train_lib.restore_run(model_dir)
+    epoch = run_.epoch
     test = run_.data.test
     index = analysis.sample_indices(len(test), max_samples)
     sample = test.take(index)
     feats = analysis.penultimate_features(run_.model, sample, run_.data.spec,
-                                          cfg.eval_batch_size)
+                                          run_.cfg.eval_batch_size)
     h = run_.data.hierarchy
     fine = np.asarray(sample.labels)
     coarse = h.parent_array()[fine]
@@ -90,7 +88,6 @@ def separation(m: dict) -> tuple[float | None, float | None]:
 
 
 def figure(path: str, maps: dict, title: str) -> str:
-    from lg_tf import analysis
     fig = plots.canvas((13.0, 6.2))
     h = maps["FC"]["hierarchy"]
     for i, (series, heading) in enumerate((("CC", "(a) trained with coarse labels"),
@@ -98,14 +95,15 @@ def figure(path: str, maps: dict, title: str) -> str:
         m = maps[series]
         ax = fig.add_subplot(1, 2, i)
         pts, coarse = m["points"], m["coarse"]
-        analysis.scatter_by_coarse(ax, pts, coarse, h, marker="^", centre_colour="red")
+        plots.scatter_by_coarse(ax, pts, coarse, h, marker="^", centre_colour="red")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"{heading} (epoch {m['epoch']})", fontsize=10)
         if i == 1:
             ax.legend(title="coarse class (▲ = mean)", markerscale=2.5, fontsize=8, loc="best")
     fig.suptitle(title, fontsize=11)
-    return plots.save(fig, path)
+    plots.save(fig, path)
+    return path
 
 
 def write(base, ctx: Context, specs, runs: dict, maps: dict) -> str:
@@ -125,8 +123,8 @@ def write(base, ctx: Context, specs, runs: dict, maps: dict) -> str:
                    Column("test images")],
                   rows, title="Feature-space separation (the paper shows the picture only: "
                   "published n/a)", csv="tsne.csv",
-                  notes=["Silhouette in [-1, 1] on the penultimate features (Euclidean), not "
-                         "on the t-SNE map: higher = tighter, better separated groups."])
+                  notes=[("Silhouette in [-1, 1] on the penultimate features (Euclidean), "
+                          "not on the t-SNE map: higher = tighter, better separated groups.")])
     findings = []
     (co, ci), (fo, fi) = seps["CC"], seps["FC"]
     if ci is not None and fi is not None:
@@ -146,14 +144,14 @@ def write(base, ctx: Context, specs, runs: dict, maps: dict) -> str:
                  f"{maps['FC']['total']} test images; colour = coarse class, ▲ = coarse mean")
     return report.write_report(
         NAME, TITLE, base, ctx, specs, runs, [table], findings,
-        [(os.path.basename(fig), "t-SNE of the `features` layer: (a) coarse-trained, (b) "
-          "fine-trained; points coloured by coarse class, red triangles at each coarse "
-          "class's mean (Fig. 4 style).")],
+        [(os.path.basename(fig), ("t-SNE of the `features` layer: (a) coarse-trained, (b) "
+                                  "fine-trained; points coloured by coarse class, red "
+                                  "triangles at each coarse class's mean (Fig. 4 style)."))],
         key, "Fig. 4 of the paper (a picture; no numbers to compare)")
 
 
-EXTRA_FLAGS = {"max_samples": ("integer", MAX_SAMPLES, "Test images (fixed-seed sample) in each "
-                                                       "t-SNE map.")}
+EXTRA_FLAGS = {"max_samples": ("integer", MAX_SAMPLES,
+                               "Test images (fixed-seed sample) in each t-SNE map.")}
 
 
 def main(values, base, ctx):

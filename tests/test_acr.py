@@ -1,5 +1,5 @@
-"""ACR on hand-built confusion matrices (answers worked out by hand below), the streaming
-confusion pass on 2 replicas against numpy, and the confusion figure."""
+"""ACR on hand-built confusion matrices (answers worked out by hand below), the confusion
+matrix via model.evaluate on 2 replicas against numpy, the ACR callback, and the figures."""
 
 from fractions import Fraction as F
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lg_tf import analysis, metrics
+from lg_tf import analysis, metrics, plots
 from lg_tf.hierarchy import Hierarchy
 
 # 4 fine classes a, b | c, d in 2 coarse classes X = {a, b}, Y = {c, d}.
@@ -115,38 +115,96 @@ def test_empty_predicted_column_gives_no_nan_or_division_error():
     assert empty.value is None and "intra" in empty.reason
 
 
-# --------------------------------------------------------------------------- streaming
+# --------------------------------------------------------------------------- confusion
+
+def _toy_model(strategy, num_classes=5, confusion=True):
+    """A compiled linear classifier, with the ConfusionMatrix metric train_lib compiles."""
+    with strategy.scope():
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, keras.layers.Dense(num_classes, name="logits")(inputs))
+        model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=[metrics.ConfusionMatrix(num_classes, name="confusion")]
+                      if confusion else ["accuracy"])
+    return model
+
+
+def _numpy_confusion(model, x, y, num_classes):
+    expected = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(expected, (y, np.argmax(model(x).numpy(), -1)), 1)
+    return expected
+
 
 @pytest.mark.parametrize("n", [37, 33])  # last batch of 5 (split 3/2) and of 1 (one replica empty)
-def test_streaming_confusion_on_two_replicas_equals_numpy(tiny_config, n):
+def test_confusion_matrix_via_evaluate_on_two_replicas_equals_numpy(tiny_config, n):
     from lg_tf import train_lib
     strategy = train_lib.make_strategy(tiny_config)
     assert strategy.num_replicas_in_sync == 2
-    with strategy.scope():
-        inputs = keras.Input((4,))
-        model = keras.Model(inputs, keras.layers.Dense(5, name="logits")(inputs))
+    model = _toy_model(strategy)
     rng = np.random.default_rng(n)
     x = rng.normal(size=(n, 4)).astype("float32")
     y = rng.integers(0, 5, n).astype("int32")
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-    got = analysis.confusion_matrix(model, ds, 5, strategy)
-    expected = np.zeros((5, 5), np.int64)
-    np.add.at(expected, (y, np.argmax(model(x).numpy(), -1)), 1)
+    got = analysis.confusion_matrix(model, ds)
+    expected = _numpy_confusion(model, x, y, 5)
+    assert got.dtype == np.int64
     np.testing.assert_array_equal(got, expected)
     assert got.sum() == n
-    # the reusable pass gives the same counts a second time (state reset), and honours steps
-    pass_ = analysis.ConfusionPass(model, 5, strategy)
-    np.testing.assert_array_equal(pass_(ds), expected)
-    np.testing.assert_array_equal(pass_(ds), expected)
-    assert pass_(ds, steps=2).sum() == 16
+    # a second call gives the same counts (evaluate resets the metric), and steps is honoured
+    np.testing.assert_array_equal(analysis.confusion_matrix(model, ds), expected)
+    assert analysis.confusion_matrix(model, ds, steps=2).sum() == 16
+
+
+def test_confusion_matrix_needs_the_compiled_metric(tiny_config):
+    from lg_tf import train_lib
+    strategy = train_lib.make_strategy(tiny_config)
+    ds = tf.data.Dataset.from_tensor_slices((np.zeros((4, 4), "float32"),
+                                             np.zeros(4, "int32"))).batch(2)
+    with pytest.raises(ValueError, match="no 'confusion' metric"):
+        analysis.confusion_matrix(_toy_model(strategy, confusion=False), ds)
+    with strategy.scope():
+        inputs = keras.Input((4,))
+        bare = keras.Model(inputs, keras.layers.Dense(5)(inputs))
+    with pytest.raises(ValueError, match="compiled model"):
+        analysis.confusion_matrix(bare, ds)
+
+
+def test_acr_callback_uses_val_confusion_else_evaluates(tiny_config, tmp_path):
+    from lg_tf import train_lib
+    strategy = train_lib.make_strategy(tiny_config)
+    h = Hierarchy("toy", ["a", "b", "c", "d"], NAMES, PARENT)
+    model = _toy_model(strategy, num_classes=4)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 4)).astype("float32")
+    y = rng.integers(0, 4, 30).astype("int32")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    callback = analysis.ACRCallback(ds, h, writer, every=1)
+    callback.set_model(model)
+    # an epoch with validation: the counts of `val_confusion`, no pass of its own
+    logs = {"val_confusion": C.astype("float32")}
+    callback.on_epoch_end(0, logs)
+    assert logs["test/acr"] == pytest.approx(4 / 27, rel=1e-6)
+    assert logs["test/acr_seconds"] > 0
+    # an epoch without validation: model.evaluate counts the dataset
+    logs = {}
+    callback.on_epoch_end(1, logs)
+    expected = metrics.acr(_numpy_confusion(model, x, y, 4), PARENT, NAMES)
+    assert logs == pytest.approx({**analysis.acr_scalars(expected),
+                                  "test/acr_seconds": logs["test/acr_seconds"]})
+    writer.flush()
 
 
 def test_plot_confusion_png(tmp_path):
     h = Hierarchy("toy", ["a", "c", "b", "d"], ["X", "Y"], [0, 1, 0, 1])
-    png = analysis.plot_confusion(C, h, str(tmp_path / "c.png"), title="toy")
+    png = plots.plot_confusion(C, h, str(tmp_path / "c.png"), title="toy")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "c.png").read_bytes() == png
     image = tf.io.decode_png(png)
     assert image.shape[0] > 200 and image.shape[-1] in (3, 4)
     points = np.random.default_rng(0).normal(size=(40, 2))
-    assert analysis.plot_tsne(points, np.arange(40) % 2, h)[:4] == b"\x89PNG"
+    assert plots.plot_tsne(points, np.arange(40) % 2, h)[:4] == b"\x89PNG"
+    # save writes into folders it creates, and returns the same bytes
+    fig = plots.canvas((2, 2))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    path = tmp_path / "new" / "folder" / "line.png"
+    assert plots.save(fig, str(path)) == path.read_bytes()

@@ -34,6 +34,15 @@ def fine_run(embedded_dir, tmp_path_factory):
     return cfg, model_dir, train_lib.train_and_evaluate(cfg, model_dir)
 
 
+def _text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def _json(path):
+    return json.loads(_text(path))
+
+
 def _events(logdir):
     tags = {}
     for name in os.listdir(logdir):
@@ -46,7 +55,7 @@ def _events(logdir):
 
 def test_callback_logs_acr_every_epoch(fine_run):
     _, model_dir, _ = fine_run
-    saved = json.load(open(os.path.join(model_dir, "results.json")))
+    saved = _json(os.path.join(model_dir, "results.json"))
     assert [e["epoch"] for e in saved["epochs"]] == [1, 2]
     for epoch in saved["epochs"]:
         assert np.isfinite(epoch["test/acr"]) and epoch["test/acr"] >= 0
@@ -62,9 +71,9 @@ def test_final_analysis_outputs(fine_run):
     cfg, model_dir, results = fine_run
     final = results["final"]
     assert ("test/acr" in final) != ("test/acr_undefined_reason" in final)
-    assert json.load(open(os.path.join(model_dir, "results.json")))["final"] == final
+    assert _json(os.path.join(model_dir, "results.json"))["final"] == final
     assert set(results["acr_breakdown"]) == {"round", "angular", "striped", "tiled"}
-    confusion = json.load(open(os.path.join(model_dir, "confusion.json")))
+    confusion = _json(os.path.join(model_dir, "confusion.json"))
     matrix = np.array(confusion["matrix"])
     assert matrix.shape == (FINE, FINE) and matrix.sum() == EVAL_IMAGES
     assert len(confusion["fine_names"]) == FINE and len(confusion["coarse_names"]) == COARSE
@@ -76,12 +85,11 @@ def test_final_analysis_outputs(fine_run):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
     projector = os.path.join(model_dir, "tensorboard", "projector")
-    lines = open(os.path.join(projector, "metadata.tsv")).read().splitlines()
+    lines = _text(os.path.join(projector, "metadata.tsv")).splitlines()
     assert lines[0] == "fine\tcoarse" and len(lines) == EVAL_IMAGES + 1
     fine, coarse = lines[1].split("\t")
     assert h.coarse_names[h.parent_array()[h.fine_names.index(fine)]] == coarse
-    assert analysis.EMBEDDING_TENSOR in open(os.path.join(projector,
-                                                          "projector_config.pbtxt")).read()
+    assert analysis.EMBEDDING_TENSOR in _text(os.path.join(projector, "projector_config.pbtxt"))
     reader = tf.train.load_checkpoint(projector)
     assert reader.get_variable_to_shape_map()[analysis.EMBEDDING_TENSOR] == [EVAL_IMAGES, 32]
     assert "projector/about" in _events(projector)
@@ -106,31 +114,31 @@ def test_coarse_run_has_no_acr_but_projector(embedded_dir, tmp_path, caplog):
 def _analyze(*args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run([sys.executable, "-m", "lg_tf.analyze", *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+                          text=True, env=env, timeout=300, check=False)
 
 
 def _printed_acr(stdout):
-    match = re.search(r"^ACR \((.*)\): (\S+)$", stdout, re.M)
+    match = re.search(r"^ACR \((.*)\): (\S+)$", stdout, re.MULTILINE)
     assert match, stdout
     return float(match.group(2))
 
 
 def test_cli_acr_matches_in_process(fine_run):
-    cfg, model_dir, _ = fine_run
+    _, model_dir, _ = fine_run
     proc = _analyze("acr", f"--model_dir={model_dir}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     printed = _printed_acr(proc.stdout)
     assert "checkpoint epoch 2" in proc.stdout and "tiled" in proc.stdout
-    written = json.load(open(os.path.join(model_dir, "acr_test.json")))
+    written = _json(os.path.join(model_dir, "acr_test.json"))
     assert written["examples"] == 2400 and written["split"] == "test"
     assert np.array(written["confusion"]).shape == (FINE, FINE)
 
-    # the same checkpoint, recomputed here on 2 replicas (the CLI ran on 1)
-    run = train_lib.build_run(cfg, model_dir)
-    assert run.checkpointer.restore() == 2
+    # the same checkpoint, restored and recomputed here on 2 replicas (the CLI ran on 1)
+    run = train_lib.restore_run(model_dir)
+    assert run.epoch == 2 and run.strategy.num_replicas_in_sync == 2
     ds = pipeline.make_dataset(run.data.test, run.data.spec, training=False, batch_size=32,
                                seed=0)
-    confusion = analysis.confusion_matrix(run.model, ds, FINE, run.strategy)
+    confusion = analysis.confusion_matrix(run.model, ds)
     np.testing.assert_array_equal(confusion, written["confusion"])
     h = run.data.hierarchy
     expected = metrics.acr(confusion, h.parent_array(), h.coarse_names).value
@@ -142,7 +150,7 @@ def test_cli_acr_matches_in_process(fine_run):
                     f"--saved_model={os.path.join(model_dir, 'export')}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _printed_acr(proc.stdout) == pytest.approx(expected, rel=1e-5)
-    saved = json.load(open(os.path.join(model_dir, "acr_test.json")))
+    saved = _json(os.path.join(model_dir, "acr_test.json"))
     assert saved["source"].startswith("SavedModel")
     assert np.abs(np.array(saved["confusion"]) - confusion).sum() <= 2  # float ties at most
 
@@ -178,3 +186,16 @@ def test_cli_refuses_a_dir_without_config_or_checkpoint(embedded_dir, tmp_path):
     proc = _analyze("acr", f"--model_dir={tmp_path}")
     assert proc.returncode == 2 and "no checkpoint" in proc.stderr.splitlines()[-1]
     assert "Traceback" not in proc.stderr
+
+
+def test_commands_raise_instead_of_exiting(embedded_dir, tmp_path):
+    from lg_tf import analyze
+    from lg_tf.errors import ConfigError, RunError
+    with pytest.raises(RunError, match="no config.json"):
+        analyze.acr_command(str(tmp_path))
+    with open(tmp_path / "config.json", "w") as f:
+        json.dump(_config(embedded_dir, granularity="coarse").to_json(), f)
+    with pytest.raises(RunError, match="ACR needs a fine-trained model"):
+        analyze.acr_command(str(tmp_path))
+    with pytest.raises(ConfigError, match="too few"):
+        analyze.tsne_command(str(tmp_path), max_samples=5)
