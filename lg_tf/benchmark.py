@@ -66,7 +66,8 @@ def pipeline_benchmark(batch_size: int = 128, epochs: int = 3, num_examples: int
     steps = num_examples // batch_size
     out(f"pipeline benchmark: {num_examples:,} random 32x32x3 uint8 images in memory, "
         f"global batch {batch_size} ({steps} steps/epoch), training augmentation "
-        f"(shuffle, pad-4 crop + flip; uint8 out, the model normalises), {epochs} epochs (the first is a warm-up); "
+        f"(shuffle, pad-4 crop + flip; uint8 out, the model normalises), {epochs} epochs "
+        "(the first is a warm-up); "
         f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU core(s)")
 
     rates = []
@@ -102,7 +103,7 @@ def _run_pipeline() -> None:
     try:
         pipeline_benchmark(FLAGS.batch_size, FLAGS.epochs, FLAGS.num_examples, FLAGS.seed)
     except ValueError as e:
-        raise app.UsageError(str(e)) from None
+        raise cli.UsageError(str(e)) from None
 
 
 # --------------------------------------------------------------------------- train step
@@ -205,7 +206,8 @@ def train_benchmark(names=tuple(TRAIN_MODELS), steps: int = 8, batch_size: int =
         full = _timed_fit(build(True), ds, steps)
         bare = _timed_fit(build(False), ds, steps)
         fixed = _timed_fit(build(True), constant, steps)
-        row = {"model": name, "batch": batch, "jit_compile": jit_compile, "gflop_per_image": flops / 1e9,
+        row = {"model": name, "batch": batch, "jit_compile": jit_compile,
+               "gflop_per_image": flops / 1e9,
                "images_per_s": batch / full, "gflops": flops * batch / full / 1e9,
                "matmul_share": flops * batch / full / 1e9 / peak,
                "metrics_cost": full / bare - 1, "pipeline_cost": full / fixed - 1,
@@ -229,7 +231,7 @@ def _define_train_flags() -> None:
 def _run_train() -> None:
     unknown = [m for m in FLAGS.models if m not in TRAIN_MODELS]
     if unknown:
-        raise app.UsageError(f"unknown model(s) {unknown}; choose from {list(TRAIN_MODELS)}")
+        raise cli.UsageError(f"unknown model(s) {unknown}; choose from {list(TRAIN_MODELS)}")
     rows = train_benchmark(FLAGS.models, FLAGS.steps, FLAGS.batch_size, FLAGS.jit_compile)
     share = {r["model"]: r["matmul_share"] for r in rows}
     if "preact_resnet18_w64" in share:

@@ -85,7 +85,8 @@ def _flagfile_lines(path: str) -> list[str]:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read the flagfile {path} ({getattr(e, 'strerror', None) or e})")
+        reason = getattr(e, "strerror", None) or e
+        raise UsageError(f"cannot read the flagfile {path} ({reason})") from None
     lines = []
     for line in text.lstrip(_BOM).splitlines():
         line = line.strip().lstrip(_BOM)
@@ -191,6 +192,7 @@ def print_summary(results: dict, model_dir: str) -> None:
     if results.get("images_per_second"):
         lines.append(f"  {'train images/s':<22} {results['images_per_second']:.1f}")
     lines.append(f"  {'wall time (s)':<22} {results.get('wall_time_s', 0):.1f}")
-    lines.append(f"  results.json, tensorboard/, checkpoints/ and the SavedModel are in {model_dir}")
+    lines.append("  results.json, tensorboard/, checkpoints/ and the SavedModel are in "
+                 + model_dir)
     print("\n".join(lines))
 

@@ -69,7 +69,8 @@ class Hierarchy:
         return table
 
     def describe(self) -> str:
-        lines = [f"hierarchy '{self.name}': {self.num_fine} fine classes in {self.num_coarse} coarse classes"]
+        lines = [f"hierarchy '{self.name}': {self.num_fine} fine classes in "
+                 f"{self.num_coarse} coarse classes"]
         for c, coarse in enumerate(self.coarse_names):
             kids = ", ".join(self.fine_names[f] for f in self.children(c))
             lines.append(f"  {coarse}: {kids}")
@@ -119,7 +120,8 @@ def from_groups(name: str, groups: Sequence[tuple[str, Sequence[str]]],
     for c, (_, fines) in enumerate(groups):
         for f in fines:
             if f in parent_of:
-                raise HierarchyError(f"hierarchy '{name}' puts fine class '{f}' in two coarse classes")
+                raise HierarchyError(f"hierarchy '{name}' puts fine class '{f}' in two "
+                                     "coarse classes")
             parent_of[f] = c
     fine = [f for f in fine_order if f in parent_of] if fine_order else list(parent_of)
     return Hierarchy(name, fine, [c for c, _ in groups], [parent_of[f] for f in fine])
@@ -255,7 +257,8 @@ def named(name: str) -> Hierarchy:
 
 # Formats people reach for that are not JSON or CSV: refused by extension, with the fix.
 _OTHER_FORMATS = {".yaml": "YAML", ".yml": "YAML", ".toml": "TOML", ".xml": "XML",
-                  ".tsv": "tab-separated", ".xlsx": "Excel", ".xls": "Excel", ".ods": "OpenDocument",
+                  ".tsv": "tab-separated", ".xlsx": "Excel", ".xls": "Excel",
+                  ".ods": "OpenDocument",
                   ".pkl": "pickle", ".pickle": "pickle", ".npy": "NumPy", ".npz": "NumPy",
                   ".parquet": "Parquet", ".py": "Python"}
 _FORMATS_HINT = ("write JSON ({\"cat\": \"animal\", ...}, a .json file) or CSV (one "
@@ -349,7 +352,8 @@ def _pairs_from_csv(path: str, text: str) -> list[tuple[int, tuple[str, str]]]:
 
 # --------------------------------------------------------------------------- folder trees
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what tf.io.decode_image reads
+# What tf.io.decode_image reads.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 
 def from_folder_tree(root: str, name: str | None = None) -> Hierarchy:

@@ -26,12 +26,10 @@ import time
 from typing import Callable, Iterable, Sequence
 
 from lg_tf import config as config_lib
-
-log = logging.getLogger("lg_tf.pipelines")
-
-
 from lg_tf.errors import EXIT_PREEMPTED, LgTfError
 from lg_tf.errors import PipelineError  # noqa: F401 - re-exported
+
+log = logging.getLogger("lg_tf.pipelines")
 
 
 class Stopped(LgTfError):

@@ -154,12 +154,14 @@ def test_deterministic_runs_are_bit_identical(embedded_dir, tmp_path):
                               cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
         readers.append(tf.train.load_checkpoint(str(tmp_path / name / "checkpoints")))
-    names = [n for n in readers[0].get_variable_to_shape_map() if n.startswith(("model/", "optimizer/"))]
+    names = [n for n in readers[0].get_variable_to_shape_map()
+             if n.startswith(("model/", "optimizer/"))]
     assert len(names) > 20
     for n in names:
         np.testing.assert_array_equal(readers[0].get_tensor(n), readers[1].get_tensor(n), err_msg=n)
     a, b = (json.load(open(tmp_path / name / "results.json")) for name in ("a", "b"))
-    strip = lambda r: [{k: v for k, v in e.items() if "second" not in k} for e in r["epochs"]]
+    def strip(r):
+        return [{k: v for k, v in e.items() if "second" not in k} for e in r["epochs"]]
     assert strip(a) == strip(b) and a["final"] == b["final"]
 
 

@@ -240,7 +240,8 @@ def test_json_strips_names(tmp_path):
     ("empty_fine.json", '{"cat": "animal", " ": "animal"}', "entry 2: both a fine and a coarse"),
     ("empty_coarse.json", '{"cat": ""}', "entry 1: both a fine and a coarse name"),
     # wrong column count
-    ("three.csv", "cat,animal\ndog,animal,pet\n", "line 2: expected 2 columns 'fine,coarse', found 3"),
+    ("three.csv", "cat,animal\ndog,animal,pet\n",
+     "line 2: expected 2 columns 'fine,coarse', found 3"),
     ("one.csv", "fine,coarse\ncat\n", "line 2: expected 2 columns 'fine,coarse', found 1"),
     # invalid JSON
     ("bad.json", '{"cat": "animal",', "is not valid JSON"),
@@ -294,7 +295,8 @@ def _make_tree(root, groups, files_per_class=1):
 
 
 def test_folder_tree(tmp_path):
-    root = _make_tree(tmp_path / "zoo", {"vehicle": ["truck", "car"], "animal": ["dog", "cat", "ape"]})
+    root = _make_tree(tmp_path / "zoo",
+                      {"vehicle": ["truck", "car"], "animal": ["dog", "cat", "ape"]})
     (tmp_path / "zoo" / ".hidden").mkdir()
     (tmp_path / "zoo" / "animal" / ".cache").mkdir()
     (tmp_path / "zoo" / "README.txt").write_text("not a class")

@@ -459,8 +459,8 @@ def _first(ds):
 
 def test_embedded_pipeline_determinism(embedded):
     split, spec = embedded.train, embedded.spec
-    make = lambda seed: pipeline.make_dataset(split, spec, training=True, batch_size=128,
-                                              seed=seed)
+    def make(seed):
+        return pipeline.make_dataset(split, spec, training=True, batch_size=128, seed=seed)
     a, b, c = make(0), make(0), make(1)
     xa, ya = _first(a)
     xb, yb = _first(b)

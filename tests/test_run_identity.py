@@ -271,8 +271,9 @@ def test_flagfile_with_byte_order_mark_and_comments(tmp_path):
 
 
 def test_wheel_ships_the_flagfiles(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                           "-w", str(tmp_path), ROOT], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                           "--no-build-isolation", "-w", str(tmp_path), ROOT],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (wheel,) = [p for p in os.listdir(tmp_path) if p.endswith(".whl")]
     with zipfile.ZipFile(tmp_path / wheel) as z:
@@ -325,3 +326,59 @@ def test_library_logs_without_configuration(caplog):
     from lg_tf import logs
     logger = logs.ensure_handler()
     assert logger.isEnabledFor(logging.INFO)
+
+
+# --------------------------------------------------------------------------- issue 10 extras
+
+def test_resume_on_other_data_with_the_same_classes_is_refused(tmp_path):
+    """Issue 10 #7: the data is identified by its fingerprint, not by --data_dir."""
+    from test_data_identity import add_images, make_tree
+    from lg_tf import train_lib
+    a = make_tree(tmp_path / "a", per_class=8)
+    b = make_tree(tmp_path / "b", per_class=8)
+    add_images(b / "train" / "animal" / "cat", 9, seed=1)   # same classes, other files
+    cfg = config_lib.Config(dataset="folder", data_dir=str(a), width=4, epochs=1,
+                            batch_size=8, eval_batch_size=8, steps_per_epoch=1, eval_steps=1)
+    model_dir = str(tmp_path / "run")
+    train_lib.train_and_evaluate(cfg, model_dir)
+    results = json.load(open(os.path.join(model_dir, "results.json")))
+    with pytest.raises(RunError, match="is not the data the run"):
+        train_lib.train_and_evaluate(dataclasses.replace(cfg, data_dir=str(b), epochs=2),
+                                     model_dir)
+    assert json.load(open(os.path.join(model_dir, "results.json"))) == results
+    os.rename(a, tmp_path / "moved")     # the same data elsewhere resumes
+    again = train_lib.train_and_evaluate(
+        dataclasses.replace(cfg, data_dir=str(tmp_path / "moved"), epochs=2), model_dir)
+    assert [e["epoch"] for e in again["epochs"]] == [1, 2]
+
+
+@pytest.mark.parametrize("value", ["{not json", '{"cluster": ["a"]}'])
+def test_malformed_tf_config_is_one_sentence(value, monkeypatch):
+    from lg_tf import train_lib
+    monkeypatch.setenv("TF_CONFIG", value)
+    with pytest.raises(RunError, match="TF_CONFIG"):
+        train_lib.tf_config()
+
+
+def test_signal_during_final_evaluation_stops_and_rerun_finishes(tiny_config, tmp_path,
+                                                                 monkeypatch):
+    """Issue 10 #17: the handler covers the final evaluation and export too."""
+    from lg_tf import interrupt, train_lib
+    model_dir = str(tmp_path / "run")
+    real = train_lib.evaluate
+
+    def evaluate_then_signal(run):
+        out = real(run)
+        interrupt.request("SIGTERM")
+        return out
+
+    monkeypatch.setattr(train_lib, "evaluate", evaluate_then_signal)
+    cfg = dataclasses.replace(tiny_config, epochs=1)
+    results = train_lib.train_and_evaluate(cfg, model_dir)
+    assert "during the final evaluation" in results["stopped"] and not results["final"]
+    assert cli.exit_code(results) == 75
+    assert not os.path.exists(os.path.join(model_dir, "export"))
+    monkeypatch.setattr(train_lib, "evaluate", real)
+    done = train_lib.train_and_evaluate(cfg, model_dir)
+    assert done["final"]["test/coarse_accuracy"] >= 0 and "stopped" not in done
+    assert os.path.exists(os.path.join(model_dir, "export", "saved_model.pb"))

@@ -3,7 +3,8 @@
 Stage order (uncertainty-baselines style): source -> shard -> decode (files) -> cache ->
 shuffle -> batch -> augment (vectorised per batch) -> fine->coarse lookup -> prefetch.
 Images stay uint8: the model's first layer normalises them on the accelerator, which
-quarters the bytes sent to it and keeps the host's two cores for augmentation. Random ops are stateless and seeded from `Dataset.random`, so a pipeline is
+quarters the bytes sent to it and keeps the host's two cores for augmentation. Random ops
+are stateless and seeded from `Dataset.random`, so a pipeline is
 deterministic for its seed yet augments differently every epoch.
 """
 

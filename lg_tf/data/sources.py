@@ -23,11 +23,9 @@ import numpy as np
 
 from lg_tf import hierarchy as hier_lib
 from lg_tf.hierarchy import Hierarchy
+from lg_tf.errors import DataError  # noqa: F401 - raised here, re-exported
 
 log = logging.getLogger(__name__)
-
-
-from lg_tf.errors import DataError  # noqa: F401 - raised here, re-exported
 
 
 @dataclasses.dataclass
@@ -258,7 +256,8 @@ def list_class_files(root: str, h: Hierarchy, skip_corrupt: bool = False) -> Spl
         subfolders += class_subfolders
         if not images:
             others = [f for f in not_image if os.path.dirname(f) == d]
-            hint = f" (it holds {_count(len(others), 'other file')}, e.g. {others[0]})" if others else ""
+            hint = (f" (it holds {_count(len(others), 'other file')}, e.g. {others[0]})"
+                    if others else "")
             raise DataError(f"class folder '{d}' holds no images "
                             f"({', '.join(hier_lib.IMAGE_EXTENSIONS)}){hint}; add images or "
                             "remove the folder")
