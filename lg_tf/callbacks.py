@@ -18,13 +18,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lg_tf import interrupt
 from lg_tf.errors import RunError
 
 log = logging.getLogger("lg_tf")
 
 
 def tagged(logs: dict) -> dict:
-    """Keras log names -> split-prefixed tags (`val_loss` -> `test/loss`, `loss` -> `train/loss`)."""
+    """Keras log names -> split-prefixed tags (`val_loss` -> `test/loss`, `loss` ->
+    `train/loss`)."""
     out = {}
     for key, value in logs.items():
         if "/" in key:
@@ -370,7 +372,7 @@ class Checkpointer:
 
 
 class Guard(keras.callbacks.Callback):
-    """Stops training at the next step on SIGTERM (preemption) or a non-finite loss.
+    """Stops training at the next step on SIGTERM/SIGINT (lg_tf.interrupt) or a non-finite loss.
 
     `async_safe`: Keras runs its batch hook on a helper thread, so watching the loss never
     makes the training loop wait for a step to finish (no per-step host sync).
@@ -383,30 +385,17 @@ class Guard(keras.callbacks.Callback):
         self.steps_per_epoch, self.on_nan = steps_per_epoch, on_nan
         self.stop_reason = ""       # why training stopped early ("" = it did not)
         self.nonfinite = False      # the loss went non-finite in this epoch
-        self.sigterm = False
-        self._previous_handler = None
 
-    def install_sigterm_handler(self) -> None:
-        """Only the main thread may set handlers; elsewhere SIGTERM keeps its default."""
-        import signal
-        import threading
-        if threading.current_thread() is threading.main_thread():
-            self._previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
-
-    def restore_sigterm_handler(self) -> None:
-        import signal
-        if self._previous_handler is not None:
-            signal.signal(signal.SIGTERM, self._previous_handler)
-            self._previous_handler = None
-
-    def _on_sigterm(self, signum, frame):
-        # Only a flag: the next batch or epoch end stops at a point where the state is known.
-        self.sigterm = True
+    @property
+    def sigterm(self) -> bool:
+        """A stop signal (SIGTERM or SIGINT) was received."""
+        return bool(interrupt.requested())
 
     def finish(self, last_saved_epoch: int) -> None:
         """After fit: a SIGTERM that came after the last check still stops the run here."""
         if self.sigterm and not self.stop_reason:
-            self.stop_reason = f"SIGTERM received after epoch {last_saved_epoch}"
+            self.stop_reason = (f"{interrupt.requested()} received after epoch "
+                                f"{last_saved_epoch}")
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.steps_done, self.nonfinite = epoch, 0, False
@@ -420,11 +409,12 @@ class Guard(keras.callbacks.Callback):
                 self._stop(f"the training loss became {float(loss)} at epoch "
                            f"{self.epoch + 1} step {batch + 1}")
         if self.sigterm and not self.stop_reason:
-            self._stop(f"SIGTERM received at epoch {self.epoch + 1} step {batch + 1}")
+            self._stop(f"{interrupt.requested()} received at epoch {self.epoch + 1} step "
+                       f"{batch + 1}")
 
     def on_epoch_end(self, epoch, logs=None):
         if self.sigterm and not self.stop_reason:  # arrived during evaluation: epoch is whole
-            self.stop_reason = f"SIGTERM received after epoch {epoch + 1}"
+            self.stop_reason = f"{interrupt.requested()} received after epoch {epoch + 1}"
             self.model.stop_training = True
 
     def _stop(self, reason: str) -> None:
@@ -521,12 +511,3 @@ class StepProgress(keras.callbacks.Callback):
         rate = (batch + 1) / (now - self._t0)
         log.info("  epoch %d step %d/%d  %.2f steps/s  loss %.4g", self._epoch + 1, batch + 1,
                  steps, rate, float((logs or {}).get("loss", float("nan"))))
-
-
-def hparams_summary(writer, config: dict) -> None:
-    """The run's flags in TensorBoard's HParams dashboard."""
-    from tensorboard.plugins.hparams import api as hp
-    clean = {k: (v if isinstance(v, (bool, int, float, str)) else str(v))
-             for k, v in config.items()}
-    with writer.as_default():
-        hp.hparams(clean)

@@ -21,6 +21,32 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its C++ start-up lines (absl pre-init notice, oneDNN, cudart,
+    cuInit) kept off stderr; they are printed after all if the import fails.
+
+    TensorFlow 2.21 writes them from C++ during the import, before TF_CPP_MIN_LOG_LEVEL is
+    consulted, so only redirecting file descriptor 2 for the import's duration hides them.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    import tempfile
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def ensure_handler() -> logging.Logger:
     logger = logging.getLogger("lg_tf")
     if logger.level == logging.NOTSET:

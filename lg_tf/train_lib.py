@@ -276,7 +276,8 @@ def restore_run(model_dir: str, strategy=None, load_data: bool = True) -> Run:
 def _light_data(cfg: config_lib.Config, model_dir: str) -> datasets.Data:
     """Hierarchy (from results.json when there, else resolved) and spec; no images."""
     from lg_tf import hierarchy as hier_lib
-    results = _read_json(os.path.join(model_dir, "results.json")) or {}
+    path = os.path.join(model_dir, "results.json")
+    results = _read_json(path) or _read_json(path + ".bak") or {}
     if results.get("hierarchy"):
         h = hier_lib.Hierarchy.from_dict(results["hierarchy"])
     else:
@@ -313,7 +314,8 @@ def inspect_model_dir(cfg: config_lib.Config, model_dir: str) -> Prior:
         return Prior(kind, None, {}, False)
     saved = config_lib.read_saved(model_dir)
     if saved is None:  # config.json lost: results.json keeps a copy; else the checkpoint decides
-        saved = (_read_json(os.path.join(model_dir, "results.json")) or {}).get("config")
+        path = os.path.join(model_dir, "results.json")
+        saved = (_read_json(path) or _read_json(path + ".bak") or {}).get("config")
     marker = run_dir.read_marker(model_dir)
     changes = config_lib.training_changes(saved, cfg) if saved else {}
     if changes and not cfg.overwrite:

@@ -106,7 +106,6 @@ np.savez(sys.argv[3], **{k: v.numpy().astype(str) if v.dtype == tf.string else v
 
 @pytest.mark.parametrize("granularity", ["fine", "coarse"])
 def test_export_round_trip_in_fresh_process(tiny_config, tmp_path, granularity):
-    from lg_tf.data import pipeline
     cfg = dataclasses.replace(tiny_config, epochs=1, granularity=granularity)
     train_lib.train_and_evaluate(cfg, str(tmp_path / "run"))
     run = train_lib.build_run(cfg, str(tmp_path / "run"))
