@@ -1,0 +1,416 @@
+"""Statistics behind lg_tf's answers: paired seed differences, bootstrap CIs, data savings.
+
+Pure numpy/scipy (no TensorFlow, no Keras), so `python -m lg_tf.advise` and the pipelines'
+reports can use it without starting TensorFlow.
+
+- `paired_difference`, `mean_ci`: Student-t confidence intervals over seeds, and `verdict`,
+  the one plain sentence a report prints for such an interval.
+- `acr_value`, `bootstrap_acr`: the Average Confusion Ratio (the definition in
+  shared/REFERENCE.md) and its percentile bootstrap CI over resampled test images.
+- `bootstrap_correlation`: Pearson r and Spearman rho with percentile bootstrap CIs.
+- `matching_fraction`, `data_savings`: how much training data coarse labels need to match
+  what fine labels reach, by linear interpolation of the accuracy-vs-fraction curve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy import stats as _sp_stats
+
+# Largest number of array elements one vectorised bootstrap chunk may hold (~32 MB of int64).
+_CHUNK_ELEMENTS = 4_000_000
+NORMALIZATIONS = ("column", "row")
+
+
+def _check_confidence(confidence: float) -> float:
+    confidence = float(confidence)
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence}")
+    return confidence
+
+
+# --------------------------------------------------------------------------- t intervals
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """A mean with its two-sided Student-t confidence interval.
+
+    `low`/`high` (and `std`) are None when n == 1: one value measures no spread, so the
+    interval is unknown, not zero-width.
+    """
+    mean: float
+    low: float | None
+    high: float | None
+    n: int
+    std: float | None
+    confidence: float = 0.95
+
+    @property
+    def half_width(self) -> float | None:
+        """t * s / sqrt(n), or None when the interval is unknown (n == 1)."""
+        return None if self.low is None else (self.high - self.low) / 2
+
+    def excludes_zero(self) -> bool:
+        """True when the whole interval lies strictly above or strictly below 0.
+
+        False when the interval is unknown (n == 1): one seed cannot tell.
+        """
+        if self.low is None or self.high is None:
+            return False
+        return self.low > 0 or self.high < 0
+
+    def scaled(self, factor: float) -> Interval:
+        """The same interval in other units, e.g. `.scaled(100)` turns accuracy fractions into
+        percentage points (a negative factor would swap low and high; it is refused)."""
+        if factor <= 0:
+            raise ValueError(f"scale factor must be positive, got {factor}")
+
+        def mul(v):
+            return None if v is None else v * factor
+        return Interval(self.mean * factor, mul(self.low), mul(self.high), self.n,
+                        mul(self.std), self.confidence)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _as_finite_1d(values, name: str) -> np.ndarray:
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains a missing or non-finite value: {list(x)}")
+    return x
+
+
+def _t_interval(x: np.ndarray, confidence: float) -> Interval:
+    confidence = _check_confidence(confidence)
+    n = int(x.size)
+    if n == 0:
+        raise ValueError("no values: a confidence interval needs at least one")
+    mean = float(x.mean())
+    if n == 1:
+        return Interval(mean, None, None, 1, None, confidence)
+    std = float(x.std(ddof=1))
+    half = float(_sp_stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n, std, confidence)
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Mean of `values` with its two-sided Student-t confidence interval.
+
+    mean = sum(x) / n, s = sample std (ddof=1), half-width = t.ppf((1 + confidence) / 2,
+    n - 1) * s / sqrt(n), interval = [mean - half-width, mean + half-width].
+    n == 1: low, high and std are None (unknown). n == 0 or a non-finite value: ValueError.
+    If all values are equal (s == 0) the interval is the single point [mean, mean].
+    """
+    return _t_interval(_as_finite_1d(values, "values"), confidence)
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float],
+                      confidence: float = 0.95) -> Interval:
+    """Mean paired difference a - b with its Student-t confidence interval.
+
+    a[i] and b[i] are the same seed of two trainings (same seed: same data subset), so the
+    differences d_i = a_i - b_i are the independent samples; the interval is `mean_ci(d)`:
+    mean(d) +/- t.ppf((1 + confidence) / 2, n - 1) * std(d, ddof=1) / sqrt(n).
+    n == 1: low/high/std None. Different lengths, n == 0 or non-finite values: ValueError.
+    """
+    x, y = _as_finite_1d(a, "a"), _as_finite_1d(b, "b")
+    if x.size != y.size:
+        raise ValueError(f"paired values need the same seeds on both sides: {x.size} vs "
+                         f"{y.size} values")
+    return _t_interval(x - y, confidence)
+
+
+def verdict(interval: Interval, what: str = "fine labels", unit: str = "points",
+            budget_text: str = "") -> str:
+    """One plain sentence about a difference `interval` (already in `unit`).
+
+    - CI above 0:    "fine labels help: +4.3 points [2.1, 6.5] (95% CI, 5 seeds)"
+    - CI below 0:    "fine labels hurt: -3.0 points [-4.9, -1.1] (95% CI, 4 seeds)"
+    - CI contains 0: "no detectable difference at this budget: +0.8 points [-1.2, 2.8]
+      (95% CI, 3 seeds)"
+    - n == 1:        "one seed: +0.8 points, no confidence interval; run --seeds=3 or more
+      to tell"
+    `what` is a plural noun phrase ("fine labels help"). `budget_text` (e.g. "at 20% of the
+    training data") follows the verb ("fine labels help at 20% of the training data: ..."),
+    replaces "at this budget", and follows "one seed". Numbers have one decimal; the mean
+    is signed. Scale first if needed: `verdict(paired_difference(fc, cc).scaled(100))`.
+    """
+    budget = f" {budget_text.strip()}" if budget_text.strip() else ""
+    mean = f"{interval.mean:+.1f} {unit}"
+    if interval.low is None or interval.high is None:
+        return (f"one seed{budget}: {mean}, no confidence interval; run --seeds=3 or more "
+                "to tell")
+    numbers = (f"{mean} [{interval.low:.1f}, {interval.high:.1f}] "
+               f"({interval.confidence * 100:g}% CI, {interval.n} seeds)")
+    if interval.low > 0:
+        return f"{what} help{budget}: {numbers}"
+    if interval.high < 0:
+        return f"{what} hurt{budget}: {numbers}"
+    return f"no detectable difference {budget.strip() or 'at this budget'}: {numbers}"
+
+
+# --------------------------------------------------------------------------- ACR
+
+def _acr_batch(confusions: np.ndarray, parent: np.ndarray, normalization: str) -> np.ndarray:
+    """ACR of each matrix in `confusions` (B, n, n); NaN where it is undefined."""
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization '{normalization}'; use 'column' or 'row'")
+    c = np.asarray(confusions, dtype=np.float64)
+    n = parent.size
+    i, j = np.triu_indices(n, k=1)
+    same = parent[i] == parent[j]
+    if not same.any() or same.all():
+        return np.full(c.shape[0], np.nan)
+    sums = c.sum(axis=1 if normalization == "column" else 2, keepdims=True)
+    norm = np.divide(c, sums, out=np.zeros_like(c), where=sums > 0)
+    s = (norm + np.swapaxes(norm, 1, 2)) / 2
+    pairs = s[:, i, j]
+    inter = pairs[:, ~same].mean(axis=1)
+    intra = pairs[:, same].mean(axis=1)
+    return np.divide(inter, intra, out=np.full_like(inter, np.nan), where=intra > 0)
+
+
+def _check_parent(parent) -> np.ndarray:
+    p = np.asarray(parent).reshape(-1)
+    if p.size == 0:
+        raise ValueError("parent is empty: the hierarchy has no fine classes")
+    return p
+
+
+def acr_value(confusion, parent, normalization: str = "column") -> float | None:
+    """Average Confusion Ratio of a fine confusion matrix (shared/REFERENCE.md, paper eq. 1).
+
+    confusion[i, j] = count of images of true fine class i predicted as fine class j;
+    parent[i] = coarse class of fine class i.
+    1. Normalise: column (published) N[i, j] = C[i, j] / sum_k C[k, j]; row: divide by the
+       row sum instead. An empty column (row) gives zeros.
+    2. Symmetrise: S = (N + N^T) / 2.
+    3. Over the pairs i < j that exist: inter = mean S[i, j] over pairs with different
+       parents, intra = mean S[i, j] over pairs with the same parent. A coarse class with a
+       single fine class contributes no same-parent pair; the others still do.
+    4. ACR = inter / intra.
+    None (undefined) only when no same-parent pair exists at all (every coarse class has a
+    single fine class), no cross-parent pair exists (one coarse class), or intra == 0.
+    """
+    p = _check_parent(parent)
+    c = np.asarray(confusion)
+    if c.shape != (p.size, p.size):
+        raise ValueError(f"confusion matrix is {c.shape}, expected ({p.size}, {p.size})")
+    value = float(_acr_batch(c[None], p, normalization)[0])
+    return None if math.isnan(value) else value
+
+
+@dataclasses.dataclass(frozen=True)
+class ACRInterval:
+    """ACR on all test images (`value`) with a percentile bootstrap CI [low, high].
+
+    `skipped` of the `n_boot` replicates had an undefined ACR and are not in the CI;
+    value/low/high are None when the ACR (or every replicate) is undefined.
+    """
+    value: float | None
+    low: float | None
+    high: float | None
+    n_boot: int
+    skipped: int
+    confidence: float = 0.95
+    n_images: int = 0
+    normalization: str = "column"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _labels(y, name: str, n: int) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2:  # scores / logits / one-hot: the class is the argmax
+        y = y.argmax(axis=-1)
+    y = y.reshape(-1)
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.equal(np.mod(y, 1), 0)):
+            raise ValueError(f"{name} must hold class indices (or 2-D scores)")
+    y = y.astype(np.int64)
+    if y.size and (y.min() < 0 or y.max() >= n):
+        raise ValueError(f"{name} has class indices outside [0, {n}) for {n} fine classes")
+    return y
+
+
+def bootstrap_acr(y_true, y_pred, parent, n_boot: int = 1000, seed: int = 0,
+                  confidence: float = 0.95, normalization: str = "column") -> ACRInterval:
+    """ACR of the fine confusion matrix of (y_true, y_pred) with a percentile bootstrap CI.
+
+    y_true: true fine class per test image; y_pred: predicted fine class per image (or 2-D
+    scores, whose argmax is taken); parent[f]: coarse class of fine class f.
+    value = `acr_value` of the confusion matrix of all images. Each of the `n_boot`
+    replicates resamples the test images with replacement (as many as there are, drawn by
+    numpy's default_rng(seed), so the result is deterministic given `seed`), counts its
+    confusion matrix (np.bincount) and computes its ACR. Replicates whose ACR is undefined
+    are skipped and counted in `skipped`. [low, high] = the (1 - confidence) / 2 and
+    (1 + confidence) / 2 percentiles (numpy's linear interpolation) of the others.
+    """
+    confidence = _check_confidence(confidence)
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization '{normalization}'; use 'column' or 'row'")
+    n_boot = int(n_boot)
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    p = _check_parent(parent)
+    k = p.size
+    t, q = _labels(y_true, "y_true", k), _labels(y_pred, "y_pred", k)
+    if t.size != q.size:
+        raise ValueError(f"y_true has {t.size} images and y_pred {q.size}")
+    m = int(t.size)
+    if m == 0:
+        raise ValueError("no test images: the ACR needs a confusion matrix")
+    codes = t * k + q
+    value = acr_value(np.bincount(codes, minlength=k * k).reshape(k, k), p, normalization)
+    if value is None:
+        return ACRInterval(None, None, None, n_boot, n_boot, confidence, m, normalization)
+
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _CHUNK_ELEMENTS // max(k * k, m))
+    values = []
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        sample = codes[rng.integers(0, m, size=(b, m))]
+        sample += (np.arange(b, dtype=np.int64) * (k * k))[:, None]
+        counts = np.bincount(sample.reshape(-1), minlength=b * k * k).reshape(b, k, k)
+        values.append(_acr_batch(counts, p, normalization))
+    reps = np.concatenate(values)
+    ok = reps[~np.isnan(reps)]
+    skipped = n_boot - int(ok.size)
+    if ok.size == 0:
+        return ACRInterval(value, None, None, n_boot, skipped, confidence, m, normalization)
+    low, high = np.percentile(ok, [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2])
+    return ACRInterval(value, float(low), float(high), n_boot, skipped, confidence, m,
+                       normalization)
+
+
+# --------------------------------------------------------------------------- correlation
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson r of each row pair of x, y (B, n); rows must vary (checked by the caller)."""
+    xc = x - x.mean(axis=1, keepdims=True)
+    yc = y - y.mean(axis=1, keepdims=True)
+    r = (xc * yc).sum(axis=1) / np.sqrt((xc * xc).sum(axis=1) * (yc * yc).sum(axis=1))
+    return np.clip(r, -1.0, 1.0)
+
+
+def bootstrap_correlation(xs: Sequence[float], ys: Sequence[float], n_boot: int = 2000,
+                          seed: int = 0, confidence: float = 0.95) -> dict:
+    """Pearson r and Spearman rho of the points (xs[i], ys[i]) with percentile bootstrap CIs.
+
+    Returns {"pearson", "pearson_low", "pearson_high", "spearman", "spearman_low",
+    "spearman_high", "n", "n_boot", "skipped", "confidence"}.
+    Spearman rho = Pearson r of the ranks (ties get their average rank). Each of the
+    `n_boot` replicates resamples the n points with replacement, each x with its y
+    (default_rng(seed): deterministic); replicates where the resampled xs or ys are all equal
+    have no correlation and are skipped (counted in `skipped`). CI = the (1 - confidence) / 2
+    and (1 + confidence) / 2 percentiles of the other replicates.
+    Fewer than 3 points, or no variation in xs or ys: all six values are None.
+    """
+    confidence = _check_confidence(confidence)
+    x, y = _as_finite_1d(xs, "xs"), _as_finite_1d(ys, "ys")
+    if x.size != y.size:
+        raise ValueError(f"xs has {x.size} values and ys {y.size}")
+    n, n_boot = int(x.size), int(n_boot)
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    out = {key: None for key in ("pearson", "pearson_low", "pearson_high", "spearman",
+                                 "spearman_low", "spearman_high")}
+    out.update(n=n, n_boot=n_boot, skipped=n_boot, confidence=confidence)
+    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return out
+    out["pearson"] = float(_pearson_rows(x[None], y[None])[0])
+    out["spearman"] = float(_pearson_rows(_sp_stats.rankdata(x)[None],
+                                          _sp_stats.rankdata(y)[None])[0])
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    bx, by = x[idx], y[idx]
+    ok = (np.ptp(bx, axis=1) > 0) & (np.ptp(by, axis=1) > 0)
+    out["skipped"] = int(n_boot - ok.sum())
+    if not ok.any():
+        return out
+    bx, by = bx[ok], by[ok]
+    q = [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2]
+    pearson = _pearson_rows(bx, by)
+    spearman = _pearson_rows(_sp_stats.rankdata(bx, axis=1), _sp_stats.rankdata(by, axis=1))
+    out["pearson_low"], out["pearson_high"] = (float(v) for v in np.percentile(pearson, q))
+    out["spearman_low"], out["spearman_high"] = (float(v) for v in np.percentile(spearman, q))
+    return out
+
+
+# --------------------------------------------------------------------------- data savings
+
+def _curve(fractions, means, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(fractions, means) sorted by fraction, dropping points whose mean is None/NaN."""
+    f = np.asarray(fractions, dtype=np.float64).reshape(-1)
+    v = np.asarray([np.nan if m is None else m for m in means], dtype=np.float64).reshape(-1)
+    if f.size != v.size:
+        raise ValueError(f"{f.size} fractions but {v.size} {name} values")
+    if not np.all(np.isfinite(f) & (f > 0)):
+        raise ValueError(f"fractions must be positive numbers: {list(f)}")
+    if np.unique(f).size != f.size:
+        raise ValueError(f"fractions repeat: {list(f)}")
+    keep = np.isfinite(v)
+    order = np.argsort(f[keep], kind="stable")
+    return f[keep][order], v[keep][order]
+
+
+def matching_fraction(fractions: Sequence[float], cc_means: Sequence[float],
+                      target: float) -> float | None:
+    """Training fraction at which the coarse-trained (CC) accuracy curve reaches `target`.
+
+    The curve is the points (fraction, CC mean accuracy) sorted by fraction (points whose
+    mean is None/NaN, i.e. runs missing, are dropped), joined by straight lines. Returns:
+    - the smallest fraction if CC already reaches `target` there: the true matching fraction
+      is then AT MOST that (no smaller fraction was run);
+    - otherwise the first crossing: for the first k with cc[k] >= target,
+      f[k-1] + (target - cc[k-1]) * (f[k] - f[k-1]) / (cc[k] - cc[k-1])
+      (a non-monotone curve uses this first crossing);
+    - None if CC never reaches `target` within the fractions run (the caller says "more
+      than the largest fraction"), or no point is left.
+    Example: fractions [0.2, 0.4, 1.0], CC [0.70, 0.80, 0.90]: target 0.85 -> 0.7,
+    0.65 -> 0.2 (at most), 0.95 -> None.
+    """
+    f, cc = _curve(fractions, cc_means, "cc_means")
+    target = float(target)
+    if f.size == 0:
+        return None
+    if cc[0] >= target:
+        return float(f[0])
+    above = np.flatnonzero(cc >= target)
+    if above.size == 0:
+        return None
+    k = int(above[0])
+    return float(f[k - 1] + (target - cc[k - 1]) * (f[k] - f[k - 1]) / (cc[k] - cc[k - 1]))
+
+
+def data_savings(fractions: Sequence[float], fc_means: Sequence[float],
+                 cc_means: Sequence[float]) -> list[dict]:
+    """For each fraction f run (ascending): how much data CC needs to match FC's accuracy at f.
+
+    One dict per fraction with a finite FC mean:
+    - "fraction": f; "fc_accuracy": A_fc(f);
+    - "cc_fraction": `matching_fraction(fractions, cc_means, A_fc(f))`, None when CC never
+      reaches A_fc(f) within the fractions run (it would need more than the largest);
+    - "at_most": True when CC already reaches A_fc(f) at the smallest fraction, so
+      cc_fraction is only an upper bound (and "ratio" a lower bound);
+    - "ratio": f / cc_fraction, the share of CC's training data that fine labels need for
+      the same accuracy (0.5: half the data; above 1: fine labels need more); None when
+      cc_fraction is None.
+    """
+    f, fc = _curve(fractions, fc_means, "fc_means")
+    f_cc, cc = _curve(fractions, cc_means, "cc_means")
+    out = []
+    for frac, acc in zip(f, fc):
+        match = matching_fraction(f_cc, cc, acc)
+        at_most = match is not None and cc.size > 0 and bool(cc[0] >= acc)
+        out.append({"fraction": float(frac), "fc_accuracy": float(acc), "cc_fraction": match,
+                    "at_most": at_most,
+                    "ratio": None if match is None else float(frac) / match})
+    return out
