@@ -143,18 +143,31 @@ def _acr_text(result: metrics.ACRResult) -> str:
 # --------------------------------------------------------------------------- end of run
 
 def final_analysis(run, model_dir: str, writer, max_samples: int = MAX_PROJECTOR_SAMPLES) -> dict:
-    """Confusion matrix, ACR and projector files at the end of a run (the chief only).
+    """Confusion matrix, ACR, per coarse class recall and projector files at the end of a
+    run (the chief only).
 
     Returns `test/acr` (None when undefined, with `test/acr_undefined_reason`),
-    `test/acr_inter`, `test/acr_intra` and `acr_breakdown` (per coarse class) for fine
-    runs; an empty dict for coarse runs. The confusion counts are those of the final
-    `train_lib.evaluate` (`run.test_confusion`); the projector sample honours --eval_steps
-    like that evaluation.
+    `test/acr_inter`, `test/acr_intra`, `test/acr_note` (when some coarse classes have a
+    single fine class) and `acr_breakdown` (per coarse class) for fine runs; an empty dict
+    for coarse runs. Every run's `test/recall/<coarse name>` (train_lib.evaluate puts them
+    in the final results) are written as TensorBoard scalars at the final step. The counts
+    are those of the final `train_lib.evaluate` (`run.test_confusion`,
+    `run.test_coarse_confusion`); the projector sample honours --eval_steps like that
+    evaluation.
     """
     cfg, h = run.cfg, run.data.hierarchy
     steps = cfg.eval_steps or None
     step = run.checkpointer.latest_epoch or cfg.scaled_epochs
     out: dict = {}
+    coarse_confusion = getattr(run, "test_coarse_confusion", None)
+    if coarse_confusion is not None:
+        recall = metrics.per_class_recall(coarse_confusion, h.coarse_names)
+        with writer.as_default(step=step):
+            for name, value in recall.items():
+                tf.summary.scalar(f"test/recall/{name}", value)
+        writer.flush()
+        log.info("test recall per coarse class: %s", "  ".join(
+            f"{name} {value:.4f}" for name, value in recall.items()))
     if run.fine:
         if run.test_confusion is None:
             raise ValueError("final_analysis needs run.test_confusion: call "
@@ -169,6 +182,9 @@ def final_analysis(run, model_dir: str, writer, max_samples: int = MAX_PROJECTOR
         else:
             log.info("ACR %.4g (inter %.4g / intra %.4g) on %d test images",
                      result.value, result.inter, result.intra, int(confusion.sum()))
+        if result.note:
+            out["test/acr_note"] = result.note
+            log.info("ACR note: %s", result.note)
         write_confusion_json(os.path.join(model_dir, "confusion.json"), confusion, h,
                              split="test", epoch=step, acr_result=result)
         png = plots.plot_confusion(confusion, h, os.path.join(model_dir, "confusion.png"),

@@ -128,7 +128,11 @@ def compile_model(model, cfg: config_lib.Config, h, steps_per_epoch: int) -> Non
     else:
         lr = cfg.learning_rate
     fine = cfg.granularity == "fine"
-    run_metrics = [metrics.CoarseAccuracy(h.parent if fine else None, cfg.coarse_metric)]
+    parent = h.parent if fine else None
+    run_metrics = [metrics.CoarseAccuracy(parent, cfg.coarse_metric),
+                   # Per coarse class recall of every run (evaluate() turns it into scalars).
+                   metrics.CoarseConfusion(h.num_coarse, parent, cfg.coarse_metric,
+                                           name=metrics.COARSE_CONFUSION)]
     if fine:
         run_metrics.append(keras.metrics.SparseCategoricalAccuracy(name="fine_accuracy"))
         # Counted during every evaluation, so ACR needs no pass of its own over the test split.
@@ -193,6 +197,7 @@ class Run:
     out_dir: str
     epoch: int = 0                           # the checkpoint epoch restored (restore_run)
     test_confusion: np.ndarray | None = None  # fine confusion counts of the last evaluate()
+    test_coarse_confusion: np.ndarray | None = None  # coarse counts of the last evaluate()
 
     @property
     def fine(self) -> bool:
@@ -501,12 +506,20 @@ def _callbacks(run: Run, results: Results, writer, guard) -> list:
 
 
 def evaluate(run: Run) -> dict:
-    """Scalar test metrics; a fine run's confusion matrix is kept in `run.test_confusion`."""
+    """Scalar test metrics, with `test/recall/<coarse name>` per coarse class that has test
+    images; the counts are kept in `run.test_confusion` (fine runs: fine [true, predicted])
+    and `run.test_coarse_confusion` (every run: coarse [true, predicted])."""
     result = run.model.evaluate(run.test_ds, steps=run.cfg.eval_steps or None, verbose=0,
                                 return_dict=True)
     if "confusion" in result:
         run.test_confusion = np.asarray(result.pop("confusion"))
-    return {f"test/{k}": float(v) for k, v in result.items()}
+    recall = {}
+    if metrics.COARSE_CONFUSION in result:
+        run.test_coarse_confusion = np.asarray(result.pop(metrics.COARSE_CONFUSION))
+        recall = metrics.per_class_recall(run.test_coarse_confusion,
+                                          run.data.hierarchy.coarse_names)
+    return {**{f"test/{k}": float(v) for k, v in result.items()},
+            **{f"test/recall/{name}": value for name, value in recall.items()}}
 
 
 def _mean_rate(epochs: list) -> float | None:

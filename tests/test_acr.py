@@ -1,7 +1,13 @@
-"""ACR on hand-built confusion matrices (answers worked out by hand below), the confusion
-matrix via model.evaluate on 2 replicas against numpy, the ACR callback, and the figures."""
+"""ACR on hand-built confusion matrices (answers worked out by hand below, a coarse class with
+a single fine class included), the confusion matrix via model.evaluate on 2 replicas against
+numpy, the ACR callback, final_analysis (ACR note, recall scalars), and the figures."""
 
+import dataclasses
+import json
+import logging
+import os
 from fractions import Fraction as F
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -67,13 +73,48 @@ def test_acr_row_normalised_by_hand():
         metrics.acr(C, PARENT, NAMES, normalization="both")
 
 
-def test_acr_undefined_single_fine_class_in_a_coarse_class():
-    c = np.array([[5, 1, 0], [1, 5, 1], [0, 1, 5]])
-    result = metrics.acr(c, [0, 0, 1], ["pair", "alone"])
-    assert result.value is None and result.intra is None
-    assert "alone" in result.reason and "single fine class" in result.reason
-    assert result.per_coarse["alone"]["intra"] is None
+# 3 fine classes a, b | c: coarse "pair" = {a, b}, "alone" = {c} (a single fine class).
+SINGLETON_PARENT = [0, 0, 1]
+SINGLETON_NAMES = ["pair", "alone"]
+SINGLETON_C = np.array([[5, 1, 0], [1, 5, 1], [0, 1, 5]])
+
+
+def test_acr_with_a_single_fine_class_in_a_coarse_class_by_hand():
+    # column sums 6, 7, 6; N01 = 1/7, N10 = 1/6, N02 = N20 = 0, N12 = 1/6, N21 = 1/7
+    s01 = (F(1, 7) + F(1, 6)) / 2    # same parent ("pair") = 13/84: the only intra pair
+    s02 = (F(0) + F(0)) / 2          # different             = 0
+    s12 = (F(1, 6) + F(1, 7)) / 2    # different             = 13/84
+    intra, inter = s01, (s02 + s12) / 2
+    assert (intra, inter, inter / intra) == (F(13, 84), F(13, 168), F(1, 2))
+    result = metrics.acr(SINGLETON_C, SINGLETON_PARENT, SINGLETON_NAMES)
+    assert result.value == pytest.approx(1 / 2, rel=1e-12)
+    assert result.intra == pytest.approx(13 / 84, rel=1e-12)
+    assert result.inter == pytest.approx(13 / 168, rel=1e-12)
+    assert result.reason == ""
+    assert result.note == ("coarse class(es) alone have a single fine class and contribute "
+                           "no same-parent pair")
+    # "alone" has no pair of its own; its fine class still counts in the cross pairs
+    assert result.per_coarse["alone"] == {"intra": None, "inter": pytest.approx(13 / 168)}
+    assert result.per_coarse["pair"] == {"intra": pytest.approx(13 / 84),
+                                         "inter": pytest.approx(13 / 168)}
+    assert analysis.acr_scalars(result) == {"test/acr": pytest.approx(1 / 2),
+                                            "test/acr_inter": pytest.approx(13 / 168),
+                                            "test/acr_intra": pytest.approx(13 / 84)}
+    assert result.to_dict()["note"] == result.note
+
+
+def test_acr_undefined_when_every_coarse_class_has_a_single_fine_class():
+    result = metrics.acr(SINGLETON_C, [0, 1, 2], ["x", "y", "z"])
+    assert result.value is None and result.intra is None and result.note == ""
+    assert "every coarse class has a single fine class" in result.reason
     assert analysis.acr_scalars(result) == {"test/acr_inter": pytest.approx(result.inter)}
+
+
+def test_acr_note_kept_when_undefined_for_another_reason():
+    c = np.array([[5, 0, 1], [0, 5, 1], [1, 0, 5]])  # siblings a, b never confused
+    result = metrics.acr(c, SINGLETON_PARENT, SINGLETON_NAMES)
+    assert result.value is None and result.intra == 0 and "intra" in result.reason
+    assert "alone" in result.note
 
 
 def test_acr_undefined_when_siblings_are_never_confused():
@@ -87,7 +128,7 @@ def test_acr_undefined_when_siblings_are_never_confused():
 def test_acr_undefined_with_a_single_coarse_class():
     c = np.array([[5, 1, 0], [1, 5, 1], [0, 1, 5]])
     result = metrics.acr(c, [0, 0, 0], ["all"])
-    assert result.value is None and "one coarse class" in result.reason
+    assert result.value is None and "one coarse class" in result.reason and result.note == ""
     scalars = analysis.acr_scalars(result)  # inter is NaN there: never logged
     assert "test/acr" not in scalars and "test/acr_inter" not in scalars
     assert all(np.isfinite(v) for v in scalars.values())
@@ -208,3 +249,72 @@ def test_plot_confusion_png(tmp_path):
     fig.add_subplot().plot([0, 1], [1, 0])
     path = tmp_path / "new" / "folder" / "line.png"
     assert plots.save(fig, str(path)) == path.read_bytes()
+
+
+# --------------------------------------------------------------------------- final analysis
+
+def _scalar_events(logdir):
+    """{tag: [(step, value)]} of the scalar summaries under logdir."""
+    out = {}
+    for name in sorted(os.listdir(logdir)):
+        if name.startswith("events"):
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(logdir, name)):
+                for v in event.summary.value:
+                    if v.metadata.plugin_data.plugin_name == "scalars":
+                        value = float(tf.make_ndarray(v.tensor))
+                        out.setdefault(v.tag, []).append((event.step, value))
+    return out
+
+
+def test_final_analysis_singleton_acr_note_and_recall_scalars(tmp_path, monkeypatch, caplog):
+    h = Hierarchy("toy", ["a", "b", "c"], SINGLETON_NAMES, SINGLETON_PARENT)
+    # coarse counts of SINGLETON_C: pair -> [5+1+1+5, 1], alone -> [1, 5]
+    coarse = np.array([[12, 1], [1, 5]])
+    run = SimpleNamespace(
+        cfg=SimpleNamespace(eval_steps=0, eval_batch_size=8, scaled_epochs=3),
+        data=SimpleNamespace(hierarchy=h, test=None, spec=None), model=None, fine=True,
+        checkpointer=SimpleNamespace(latest_epoch=3), test_confusion=SINGLETON_C,
+        test_coarse_confusion=coarse)
+    monkeypatch.setattr(analysis, "write_projector", lambda *args, **kwargs: {})
+    writer = tf.summary.create_file_writer(str(tmp_path / "tensorboard"))
+    with caplog.at_level(logging.INFO, logger="lg_tf"):
+        out = analysis.final_analysis(run, str(tmp_path), writer)
+    writer.close()
+    assert out["test/acr"] == pytest.approx(1 / 2, rel=1e-12)
+    assert out["test/acr_note"] == metrics.acr(SINGLETON_C, SINGLETON_PARENT,
+                                               SINGLETON_NAMES).note
+    assert "test/acr_undefined_reason" not in out
+    assert "ACR note: coarse class(es) alone have a single fine class" in caplog.text
+    assert "pair 0.9231  alone 0.8333" in caplog.text
+    events = _scalar_events(tmp_path / "tensorboard")
+    assert events["test/recall/pair"] == [(3, pytest.approx(12 / 13))]
+    assert events["test/recall/alone"] == [(3, pytest.approx(5 / 6))]
+    saved = json.loads((tmp_path / "confusion.json").read_text())
+    assert saved["acr"]["note"] == out["test/acr_note"]
+    # analyze's printout: defined value, the singleton's row shows '-' for intra and ratio
+    from lg_tf import analyze
+    text = analyze.format_acr(metrics.acr(SINGLETON_C, SINGLETON_PARENT, SINGLETON_NAMES),
+                              h, "test", 21, "checkpoint epoch 3")
+    assert "): 0.5" in text and "why undefined" not in text
+    assert [line.split()[1:] for line in text.splitlines() if line.split()[0] == "alone"] == [
+        ["1", "-", "0.07738", "-"]]
+
+
+def test_final_results_and_tensorboard_have_coarse_recall(tiny_config, tmp_path):
+    """End to end (a coarse run of one epoch): recall in results.json's final and in
+    TensorBoard at the final step; the per-epoch records hold scalars only."""
+    from lg_tf import train_lib
+    cfg = dataclasses.replace(tiny_config, granularity="coarse", epochs=1)
+    results = train_lib.train_and_evaluate(cfg, str(tmp_path))
+    saved = json.loads((tmp_path / "results.json").read_text())
+    names = saved["hierarchy"]["coarse_names"]
+    recall = {k: v for k, v in saved["final"].items() if k.startswith("test/recall/")}
+    assert recall and set(recall) <= {f"test/recall/{n}" for n in names}
+    assert all(0.0 <= v <= 1.0 for v in recall.values())
+    assert saved["final"] == results["final"]
+    for epoch in saved["epochs"]:
+        assert not any("confusion" in k for k in epoch)
+        assert all(isinstance(v, (int, float)) for v in epoch.values())
+    events = _scalar_events(tmp_path / "tensorboard")
+    for tag, value in recall.items():
+        assert events[tag] == [(1, pytest.approx(value))]
