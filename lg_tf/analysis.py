@@ -275,10 +275,10 @@ def write_projector(model, split: Split, spec, h, fine: bool, projector_dir: str
                 for y, p in zip(sample.labels, logits.argmax(-1))]
     if tf.io.gfile.exists(projector_dir):
         tf.io.gfile.rmtree(projector_dir)  # a re-run (resume) replaces the old files
-    os.makedirs(projector_dir, exist_ok=True)
-    with open(os.path.join(projector_dir, "metadata.tsv"), "w") as f:
+    tf.io.gfile.makedirs(projector_dir)
+    with tf.io.gfile.GFile(os.path.join(projector_dir, "metadata.tsv"), "w") as f:
         f.write("\t".join(header) + "\n")
-        f.writelines("\t".join(_tsv_safe(v) for v in row) + "\n" for row in rows)
+        f.write("".join("\t".join(_tsv_safe(v) for v in row) + "\n" for row in rows))
     embedding = tf.Variable(feats, name="embedding", trainable=False)
     tf.train.CheckpointManager(tf.train.Checkpoint(embedding=embedding), projector_dir,
                                max_to_keep=1, checkpoint_name="embedding.ckpt").save()

@@ -190,6 +190,8 @@ def format_acr(result, h, split: str, examples: int, source: str) -> str:
               f"{source}): {value}")]
     if result.value is None:
         lines.append(f"  why undefined: {result.reason}")
+    if getattr(result, "note", None):
+        lines.append(f"  note: {result.note}")
     lines.append("  inter (mean over fine pairs with different coarse parents) "
                  f"{_num(result.inter)}")
     lines.append("  intra (mean over fine pairs with the same coarse parent)   "

@@ -144,7 +144,7 @@ def setup_logging(command: str = "lg_tf") -> None:
     verbosity = flags.FLAGS["verbosity"].value if "verbosity" in flags.FLAGS else 0
     log_dir = flags.FLAGS["log_dir"].value if "log_dir" in flags.FLAGS else ""
     logs.setup_cli(verbosity or 0, log_dir or "", command)
-    if not verbosity:
+    if (verbosity or 0) < 1:   # absl's default verbosity is -1
         logs.import_tensorflow_quietly()
 
 

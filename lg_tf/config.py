@@ -114,7 +114,7 @@ class Config:
     lr_decay: float = _f(0.2, "Factor applied at each milestone (or plateau).", "Training",
                          lo=0, hi=1, lo_open=True)
     plateau_patience: int = _f(10, "Epochs without test-loss improvement before a plateau "
-                               "decay.", "Training", **_POS)
+                               "decay.", "Training", **_NONNEG)
     momentum: float = _f(0.9, "SGD momentum.", "Training", **_UNIT_OPEN)
     weight_decay: float = _f(5e-4, "Coupled L2 (PyTorch SGD weight_decay) on all parameters.",
                              "Training", lo=0)
@@ -216,7 +216,7 @@ def validate(c: Config) -> Config:
               f"{', '.join(hier_lib.NAMED_HIERARCHIES)} (or use --hierarchy_file)")
     if c.coarse_zero and c.dataset != "cifar10":
         _fail("--coarse_zero only applies to --dataset=cifar10")
-    if c.model == "wide_resnet" and (c.wrn_depth - 4) % 6:
+    if (c.wrn_depth - 4) % 6:
         _fail(f"--wrn_depth={c.wrn_depth} must be 6n+4 (10, 16, 22, 28, 34, 40, ...)")
     if list(c.lr_milestones) != sorted(set(c.lr_milestones)) or any(
             not isinstance(m, int) or m <= 0 for m in c.lr_milestones):

@@ -39,6 +39,17 @@ def makedirs(path: str) -> None:
         os.makedirs(path, exist_ok=True)
 
 
+def write_bytes(path: str, data: bytes) -> None:
+    """Writes `data` to `path`, creating the parent folder."""
+    makedirs(os.path.dirname(path) or ".")
+    if _remote(path):
+        with _gfile().GFile(path, "wb") as f:
+            f.write(data)
+    else:
+        with open(path, "wb") as f:
+            f.write(data)
+
+
 def read_text(path: str) -> str:
     if _remote(path):
         with _gfile().GFile(path, "r") as f:

@@ -231,6 +231,33 @@ def _embedded() -> Hierarchy:
     return Hierarchy("shapes", embedded.FINE_NAMES, embedded.COARSE_NAMES, embedded.PARENT)
 
 
+# Groupings of the 12 embedded shapes into 4 coarse classes of 3, fixed before any run
+# (pipelines.groupings): from semantic (similar shapes share a parent: low ACR expected) to
+# mixed (each parent unites dissimilar shapes, like Table VI's arbitrary CIFAR-10 groups).
+# Fine class k is member j = k % 3 of semantic group g = k // 3.
+#   shapes_half:    parent (g + 2j) mod 4  -> two siblings of one group + one stranger
+#   shapes_mixed:   parent (g + j) mod 4   -> three shapes from three different groups
+#   shapes_mixed_b: parent (g + 3j) mod 4  -> the same, other triples
+#   shapes_random0..3: numpy.random.default_rng(seed).permutation(12) cut into 4 x 3
+EMBEDDED_GROUPINGS = ("shapes", "shapes_half", "shapes_mixed", "shapes_mixed_b",
+                      "shapes_random0", "shapes_random1", "shapes_random2", "shapes_random3")
+
+
+def _embedded_grouping(name: str) -> Hierarchy:
+    from lg_tf.data import embedded
+    fine = embedded.FINE_NAMES
+    if name.startswith("shapes_random"):
+        order = np.random.default_rng(int(name[-1])).permutation(len(fine))
+        parent = np.empty(len(fine), int)
+        parent[order] = np.arange(len(fine)) // 3
+    else:
+        step = {"shapes_half": 2, "shapes_mixed": 1, "shapes_mixed_b": 3}[name]
+        parent = [(k // 3 + step * (k % 3)) % 4 for k in range(len(fine))]
+    groups = [[fine[k] for k in range(len(fine)) if parent[k] == c] for c in range(4)]
+    # Coarse names list their members, so a report says what each parent holds.
+    return from_groups(name, [("+".join(g), g) for g in groups], fine_order=fine)
+
+
 _NAMED = {
     "cifar10": lambda: Hierarchy("cifar10", CIFAR10_CLASSES, ("vehicle", "animal"),
                                  [0 if i in (0, 1, 8, 9) else 1 for i in range(10)]),
@@ -241,6 +268,7 @@ _NAMED = {
     "imagenet_dog_cat": lambda: from_groups("imagenet_dog_cat", IMAGENET_DOG_CAT),
     "imagenet_fruit_veg": lambda: from_groups("imagenet_fruit_veg", IMAGENET_FRUIT_VEG),
     "shapes": _embedded,
+    **{n: (lambda n=n: _embedded_grouping(n)) for n in EMBEDDED_GROUPINGS[1:]},
 }
 NAMED_HIERARCHIES = tuple(_NAMED)
 

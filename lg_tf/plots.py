@@ -33,9 +33,8 @@ def save(fig, path: str | None = None, bbox_inches="tight") -> bytes:
     fig.savefig(buf, format="png", bbox_inches=bbox_inches)
     data = buf.getvalue()
     if path:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(data)
+        from lg_tf import files
+        files.write_bytes(path if "://" in path else os.path.abspath(path), data)
     return data
 
 

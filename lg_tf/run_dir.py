@@ -112,6 +112,11 @@ class Lock:
 
     def acquire(self) -> "Lock":
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": now()}
+        if "://" in self.model_dir:
+            # Object stores have no exclusive create: remote run folders are not locked.
+            files.makedirs(self.model_dir)
+            log.info("no lock on %s: remote filesystems cannot hold one", self.model_dir)
+            return self
         try:
             os.makedirs(self.model_dir, exist_ok=True)
         except OSError as e:

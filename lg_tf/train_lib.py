@@ -155,6 +155,8 @@ def check_free_space(model_dir: str, model) -> None:
     writer; the previous checkpoint stays valid because the index is updated last.
     """
     import shutil
+    if "://" in model_dir:
+        return  # a remote filesystem reports no free space; its writes fail loudly instead
     bytes_per_copy = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
                          for v in model.weights)
     needed = int(bytes_per_copy * (2 * 4 + 1) * 1.5)  # weights+momentum x4, export, headroom
@@ -400,7 +402,8 @@ def train_and_evaluate(cfg: config_lib.Config, model_dir: str, strategy=None) ->
 
 @contextlib.contextmanager
 def _side_folder(path: str):
-    os.makedirs(path, exist_ok=True)  # a non-chief worker's side folder is new
+    from lg_tf import files
+    files.makedirs(path)  # a non-chief worker's side folder is new
     with run_dir.Lock(path):
         yield
 
@@ -445,8 +448,9 @@ def _train(run: Run, model_dir: str, export_dir: str, resumes: list) -> RunResul
         final.update({k: v for k, v in extra.items() if v is not None})
     if interrupt.requested():
         return _stopped_after_training(run, results, "the final evaluation", model_dir)
+    # Per-class recalls are logged by final_analysis on a line of their own.
     log.info("final: %s", "  ".join(f"{k} {v:.4f}" for k, v in final.items()
-                                    if isinstance(v, float)))
+                                    if isinstance(v, float) and "/recall/" not in k))
     if _is_chief(run.strategy):
         export_lib.export_saved_model(model, h, run.data.spec, cfg.granularity,
                                       cfg.coarse_metric, export_dir, model_dir=model_dir)

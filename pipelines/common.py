@@ -559,7 +559,8 @@ def context_from_flags(values, **kwargs) -> Context:
                    report_dir=values.report_dir, **kwargs)
 
 
-def entry_point(doc: str, body: Callable, extra_flags: dict | None = None) -> None:
+def entry_point(doc: str, body: Callable, extra_flags: dict | None = None,
+                argv: list[str] | None = None) -> None:
     """Defines the flags, parses them (one-sentence errors) and calls body(FLAGS, base, ctx).
 
     Exits 75 (errors.EXIT_PREEMPTED) when a signal stopped the grid: re-run to resume.
@@ -581,4 +582,4 @@ def entry_point(doc: str, body: Callable, extra_flags: dict | None = None) -> No
             body(values, base, ctx)
             return EXIT_PREEMPTED if interrupt.requested() else 0
 
-    cli.run(main, lambda argv: cli.parse_flags(argv, help_groups(extra_flags), doc))
+    cli.run(main, lambda a: cli.parse_flags(a, help_groups(extra_flags), doc), argv)

@@ -427,6 +427,7 @@ CLI_CASES = [
 def test_cli_bad_input_is_one_sentence_exit_2(tmp_path, case, message):
     model_dir = tmp_path / "run"
     model_dir.mkdir()
+    (model_dir / "lg_tf_run.json").write_text('{"lg_tf_run": 1}')   # an lg_tf run folder
     (model_dir / "results.json").write_text('{"final": {"test/coarse_accuracy": 0.9}}')
     before = _snapshot(model_dir)
     proc = _cli(*_bad_input_args(tmp_path, case), f"--model_dir={model_dir}", "--width=4",

@@ -27,6 +27,7 @@ EXPECTED_COUNTS = {
     "imagenet_dog_cat": (2, 10, [5, 5]),
     "imagenet_fruit_veg": (2, 17, [8, 9]),
     "shapes": (4, 12, [3, 3, 3, 3]),
+    **{name: (4, 12, [3, 3, 3, 3]) for name in H.EMBEDDED_GROUPINGS[1:]},
 }
 
 CIFAR100_SUBSETS = ("cifar100_5", "cifar100_animals", "cifar100_15")

@@ -382,3 +382,14 @@ def test_signal_during_final_evaluation_stops_and_rerun_finishes(tiny_config, tm
     done = train_lib.train_and_evaluate(cfg, model_dir)
     assert done["final"]["test/coarse_accuracy"] >= 0 and "stopped" not in done
     assert os.path.exists(os.path.join(model_dir, "export", "saved_model.pb"))
+
+
+def test_remote_model_dir_goes_through_gfile():
+    """A model_dir on a remote filesystem (TensorFlow's ram:// stands in for gs://)."""
+    from lg_tf import files
+    from lg_tf.callbacks import write_json_atomic
+    write_json_atomic("ram://lgtf/run/results.json", {"a": 1})
+    assert json.loads(files.read_text("ram://lgtf/run/results.json")) == {"a": 1}
+    assert run_dir.kind("ram://lgtf/run") == "foreign" and run_dir.kind("ram://lgtf/x") == "absent"
+    with run_dir.Lock("ram://lgtf/new"):     # no exclusive create there: created, not locked
+        assert files.isdir("ram://lgtf/new")

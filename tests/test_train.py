@@ -87,7 +87,7 @@ def test_changed_flags_are_refused_unless_overwrite(tiny_config, tmp_path):
     cfg = dataclasses.replace(tiny_config, epochs=1)
     train_lib.train_and_evaluate(cfg, str(tmp_path))
     other = dataclasses.replace(cfg, granularity="coarse")
-    with pytest.raises(train_lib.RunError, match="holds a run with other flags"):
+    with pytest.raises(train_lib.RunError, match="holds a run trained with other settings"):
         train_lib.train_and_evaluate(other, str(tmp_path))
     results = train_lib.train_and_evaluate(dataclasses.replace(other, overwrite=True),
                                            str(tmp_path))
@@ -131,9 +131,12 @@ def test_export_round_trip_in_fresh_process(tiny_config, tmp_path, granularity):
     assert hier["coarse_names"] == list(h.coarse_names)
 
 
-def test_export_only_needs_a_checkpoint(tiny_config, tmp_path):
+def test_export_only_needs_a_run_and_a_checkpoint(tiny_config, tmp_path):
+    with pytest.raises(train_lib.RunError, match="no lg_tf run"):
+        train_lib.export_run(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps(tiny_config.to_json()))
     with pytest.raises(train_lib.RunError, match="no checkpoint"):
-        train_lib.export_only(tiny_config, str(tmp_path))
+        train_lib.export_run(str(tmp_path))
 
 
 # XLA cannot compile one function over variables on two logical CPU devices (XLA known
