@@ -38,7 +38,8 @@ def run(argv=None) -> None:
                 print(advice.headline(json.load(f)))
             print(f"advice: {out['report']}")
 
-    common.entry_point(__doc__, body, EXTRA_FLAGS, argv=argv)
+    # Three seeds by default: a verdict needs a confidence interval.
+    common.entry_point(__doc__, body, EXTRA_FLAGS, argv=argv, defaults={"seeds": 3})
 
 
 if __name__ == "__main__":

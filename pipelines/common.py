@@ -560,7 +560,7 @@ def context_from_flags(values, **kwargs) -> Context:
 
 
 def entry_point(doc: str, body: Callable, extra_flags: dict | None = None,
-                argv: list[str] | None = None) -> None:
+                argv: list[str] | None = None, defaults: dict | None = None) -> None:
     """Defines the flags, parses them (one-sentence errors) and calls body(FLAGS, base, ctx).
 
     Exits 75 (errors.EXIT_PREEMPTED) when a signal stopped the grid: re-run to resume.
@@ -571,6 +571,8 @@ def entry_point(doc: str, body: Callable, extra_flags: dict | None = None,
     from lg_tf.errors import EXIT_PREEMPTED
 
     define_flags(extra_flags)
+    for name, value in (defaults or {}).items():
+        flags.FLAGS.set_default(name, value)
 
     def main(rest):
         cli.check_no_arguments(rest)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+import numpy as np
+
 from lg_tf import hierarchy as hier_lib
 from lg_tf import stats
 from pipelines import common, plots, report
@@ -150,6 +152,32 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
           "IDs), with the paper's CIFAR-10 groupings beside it.")],
         None, "Table VI of the paper (CIFAR-10; here: the embedded shapes)", notes=notes,
         in_paper=False)
+
+
+def save_preview(path: str = "docs/groupings_preview.png",
+                 groupings: Sequence[str] = GROUPINGS) -> str:
+    """One row per grouping, one panel per coarse class showing one image of each of its
+    three fine classes (test split, seed 0): what each parent unites."""
+    from lg_tf import plots
+    from lg_tf.data import embedded
+    images, labels = embedded.generate("test", seed=0, num_per_class=1)
+    fig = plots.canvas((13.0, 1.45 * len(groupings) + 0.4))
+    for row, name in enumerate(groupings):
+        h = hier_lib.named(name)
+        for c in range(h.num_coarse):
+            members = [k for k in range(h.num_fine) if h.parent[k] == c]
+            ax = fig.add_subplot(len(groupings), h.num_coarse, row * h.num_coarse + c + 1)
+            strip = [images[np.flatnonzero(labels == k)[0]] for k in members]
+            ax.imshow(np.concatenate(strip, axis=1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(" + ".join(h.fine_names[k] for k in members), fontsize=7)
+            if c == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle("pipelines.groupings: each row a grouping, each panel one coarse class "
+                 "(its three fine classes)", fontsize=10)
+    plots.save(fig, path)
+    return path
 
 
 EXTRA_FLAGS = {"groupings": ("list", list(GROUPINGS),
