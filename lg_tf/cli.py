@@ -109,6 +109,10 @@ def parse_flags(argv, groups: dict | None = None, usage: str = ""):
     if any(a in ("--help", "-h", "--helpshort", "-?") for a in argv[1:]):
         print(grouped_help(groups or {}, usage))
         raise SystemExit(0)
+    if any(a in ("--helpfull", "-helpfull") for a in argv[1:]):
+        print(flags.FLAGS.get_help())   # absl's complete listing, lg_tf's groups included
+        raise SystemExit(0)
+
     try:
         argv = [argv[0]] + expand_flagfiles(argv[1:])
         return flags.FLAGS(argv)

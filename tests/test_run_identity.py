@@ -217,7 +217,7 @@ print("RESULT", code, "tensorflow" in sys.modules, round(time.perf_counter() - t
 
 
 @pytest.mark.parametrize("args,code", [
-    (["--help"], 0), (["--width=0", "--model_dir=x"], 2), (["--bogus=1"], 2),
+    (["--help"], 0), (["--helpfull"], 0), (["--width=0", "--model_dir=x"], 2), (["--bogus=1"], 2),
     (["--granularity=medium", "--only_check_args"], 2),
     (["--flagfile=no_such_file"], 2), (["--wrn_depth=27", "--model=wide_resnet"], 2),
 ])
