@@ -161,7 +161,7 @@ def scale_warnings(base: config_lib.Config, ctx: Context, key: str | None,
 
 def header(title: str, base: config_lib.Config, ctx: Context, runs: dict,
            key: str | None, paper_source: str, hparams_dir: str = "",
-           in_paper: bool = True) -> str:
+           in_paper: bool = True, seeds_text: str = "") -> str:
     all_results = [r for rs in runs.values() for r in rs]
     params = {}
     for r in all_results:
@@ -194,8 +194,8 @@ def header(title: str, base: config_lib.Config, ctx: Context, runs: dict,
                      f"{base.batch_size}, SGD lr {base.learning_rate:g} momentum "
                      f"{base.momentum:g}, {sched}, coupled weight decay {base.weight_decay:g}"),
         ("epochs scale", f"{ctx.epochs_scale:g}"),
-        ("seeds", f"{len(seeds)} ({', '.join(map(str, seeds))}); cells show mean ± sample "
-                  "std over seeds (no ± with one seed)"),
+        ("seeds", f"{len(seeds)} ({', '.join(map(str, seeds))}); " + (
+            seeds_text or "cells show mean ± sample std over seeds (no ± with one seed)")),
         ("command", f"`{ctx.command}`" if ctx.command else "(called from Python)"),
         ("runs", f"`{ctx.runs_root}` ({len(all_results)} finished runs, {seconds / 60:.1f} "
                  "min of training in total)"),
@@ -235,12 +235,13 @@ def write_report(pipeline: str, title: str, base: config_lib.Config, ctx: Contex
                  specs: Sequence[RunSpec], runs: dict, tables: Sequence[Table],
                  findings: Sequence[str], figures: Sequence[tuple[str, str]],
                  key: str | None, paper_source: str, notes: Sequence[str] = (),
-                 in_paper: bool = True, header_text: str | None = None) -> str:
+                 in_paper: bool = True, header_text: str | None = None,
+                 seeds_text: str = "") -> str:
     """Writes report.md, one CSV per table (+ runs.csv) and the HParams view; returns the path."""
     os.makedirs(ctx.report_dir, exist_ok=True)
     hparams_dir = ctx.hparams_for(pipeline)
     parts = [header_text or header(title, base, ctx, runs, key, paper_source, hparams_dir,
-                                   in_paper), ""]
+                                   in_paper, seeds_text), ""]
     for table in tables:
         if table.title:
             parts += [f"## {table.title}", ""]
