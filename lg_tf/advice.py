@@ -163,7 +163,9 @@ def per_coarse(fine_runs: Sequence[dict], coarse_runs: Sequence[dict]) -> list[d
         ratio = inter / intra if intra and inter is not None else None
         f, c = float(np.mean(fc[name])), float(np.mean(cc[name]))
         rows.append({"coarse": name, "fc_recall": f, "cc_recall": c, "gain": f - c,
-                     "acr": ratio})
+                     "acr": ratio,
+                     # its fine classes were never confused with each other: ACR unbounded
+                     "siblings_never_confused": intra == 0 and bool(inter)})
     return sorted(rows, key=lambda row: -row["gain"])
 
 
@@ -234,13 +236,14 @@ def markdown(advice: dict, figures: Sequence[str]) -> str:
                   "| coarse class | CC recall | FC recall | gain (points) | per-coarse ACR |",
                   "|---|---|---|---|---|"]
         for c in top["per_coarse"]:
-            acr = "–" if c["acr"] is None else f"{c['acr']:.3g}"
+            acr = ("∞ (siblings never confused)" if c.get("siblings_never_confused")
+                   else "–" if c["acr"] is None else f"{c['acr']:.3g}")
             parts.append(f"| {c['coarse']} | {c['cc_recall']:.1f} | {c['fc_recall']:.1f} | "
                          f"{c['gain']:+.1f} | {acr} |")
         parts += ["", "Per-coarse ACR: the class's mean confusion with other coarse "
                   "classes over the mean confusion among its own fine classes (higher: its "
                   "fine classes are distinct from each other, where the paper finds fine "
-                  "labels help). Recalls are means over seeds.", ""]
+                  "labels help); from the first seed's fine run. Recalls are means over seeds.", ""]
     note = advice["acr"].get("note")
     if note:
         parts += [f"Note on ACR: {note}", ""]
