@@ -51,8 +51,10 @@ def grid(base, fractions: Sequence[float]) -> list[common.RunSpec]:
 def run(base, ctx: common.Context, fractions: Sequence[float]) -> dict:
     """Trains (or resumes, or skips finished) the paired runs; writes the advice."""
     specs = grid(base, fractions)
-    return common.execute("advise", base, specs, ctx,
-                          lambda b, c, s, runs: write(c.report_dir, analyse(s, runs)))
+    def report(_base, c, s, runs):
+        return write(c.report_dir, {**analyse(s, runs), "command": c.command})
+
+    return common.execute("advise", base, specs, ctx, report)
 
 
 # --------------------------------------------------------------------------- analysis
@@ -208,7 +210,10 @@ def write(out_dir: str, advice: dict) -> str:
 
 
 def markdown(advice: dict, figures: Sequence[str]) -> str:
-    parts = ["# Should I label finer? — lg_tf.advise", "", "## Verdict", ""]
+    parts = ["# Should I label finer? — lg_tf.advise", ""]
+    if advice.get("command"):
+        parts += [f"Command: `{advice['command']}`", ""]
+    parts += ["## Verdict", ""]
     parts += [f"- {line}" for line in headline(advice).splitlines()] + [""]
     parts += ["## Fine (FC) vs coarse (CC) training, coarse test accuracy (%)", "",
               "| fraction | seeds | CC | FC | ΔA = FC − CC (points, 95% CI) |",
