@@ -283,13 +283,18 @@ def restore_run(model_dir: str, strategy=None, load_data: bool = True) -> Run:
 def _light_data(cfg: config_lib.Config, model_dir: str) -> datasets.Data:
     """Hierarchy (from results.json when there, else resolved) and spec; no images."""
     from lg_tf import hierarchy as hier_lib
-    path = os.path.join(model_dir, "results.json")
-    results = _read_json(path) or _read_json(path + ".bak") or {}
+    results = _saved_results(model_dir)
     if results.get("hierarchy"):
         h = hier_lib.Hierarchy.from_dict(results["hierarchy"])
     else:
         h = datasets.resolve_hierarchy(cfg)
     return datasets.Data(h, datasets.image_spec(cfg), None, None, {})
+
+
+def _saved_results(model_dir: str) -> dict:
+    """results.json, else its previous copy (results.json.bak), else {}."""
+    path = os.path.join(model_dir, "results.json")
+    return _read_json(path) or _read_json(path + ".bak") or {}
 
 
 def _read_json(path: str) -> dict | None:
@@ -321,8 +326,7 @@ def inspect_model_dir(cfg: config_lib.Config, model_dir: str) -> Prior:
         return Prior(kind, None, {}, False)
     saved = config_lib.read_saved(model_dir)
     if saved is None:  # config.json lost: results.json keeps a copy; else the checkpoint decides
-        path = os.path.join(model_dir, "results.json")
-        saved = (_read_json(path) or _read_json(path + ".bak") or {}).get("config")
+        saved = _saved_results(model_dir).get("config")
     marker = run_dir.read_marker(model_dir)
     changes = config_lib.training_changes(saved, cfg) if saved else {}
     if changes and not cfg.overwrite:

@@ -23,6 +23,7 @@ from lg_tf import hierarchy as hier_lib
 from lg_tf.config import Config
 from lg_tf.data import datasets
 from lg_tf.errors import DataError, HierarchyError
+from test_pipeline import _write_tfds_metadata  # the one way tests fake `tfds build`
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = {"animal": ["cat", "dog"], "vehicle": ["bus", "car"]}
@@ -182,20 +183,6 @@ def test_embedded_fingerprint_depends_on_the_hierarchy(embedded_dir, tmp_path):
     cfg = Config(dataset="embedded", data_dir=embedded_dir, hierarchy_file=path)
     assert datasets.fingerprint(cfg) != datasets.fingerprint(
         Config(dataset="embedded", data_dir=embedded_dir))
-
-
-def _write_tfds_metadata(meta_dir, name, split_sizes):
-    """dataset_info.json with split sizes, as `tfds build` writes it (see test_pipeline.py)."""
-    builder = tfds.builder(name, data_dir=meta_dir)
-    infos = [tfds.core.SplitInfo(
-        name=split, shard_lengths=[n], num_bytes=0,
-        filename_template=tfds.core.ShardedFileTemplate(
-            data_dir=builder.data_path, dataset_name=name, filetype_suffix="tfrecord",
-            split=split))
-        for split, n in split_sizes.items()]
-    builder.info.set_splits(tfds.core.SplitDict(infos))
-    builder.data_path.mkdir(parents=True, exist_ok=True)
-    builder.info.write_to_directory(builder.data_path)
 
 
 @contextlib.contextmanager
