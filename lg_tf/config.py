@@ -68,6 +68,10 @@ class Config:
                           "Data")
     hierarchy_file: str = _f("", "JSON {fine: coarse} or CSV fine,coarse file defining the "
                              "hierarchy.", "Data")
+    labels_file: str = _f("", "CSV path,coarse,fine giving every image its fine label (e.g. "
+                          "the labels.csv written by lg_tf.discover); the hierarchy is its "
+                          "fine->coarse pairs, and each row's coarse must match the "
+                          "image's own.", "Data")
     data_dir: str = _f("", "TFDS data_dir, or the image folder root for --dataset=folder. The "
                        "data itself is identified by a fingerprint, so a moved folder "
                        "resumes.", "Data", trained=False)
@@ -227,6 +231,11 @@ def validate(c: Config) -> Config:
               "--granularity=coarse")
     if c.hierarchy_file and not os.path.isfile(c.hierarchy_file):
         _fail(f"--hierarchy_file='{c.hierarchy_file}' does not exist")
+    if c.labels_file and not os.path.isfile(c.labels_file):
+        _fail(f"--labels_file='{c.labels_file}' does not exist; pass the labels.csv written "
+              "by lg_tf.discover (columns path,coarse,fine)")
+    if c.labels_file and c.coarse_zero:
+        _fail("--labels_file brings its own fine->coarse pairs; drop --coarse_zero")
     _check_memory(c)
     return c
 
