@@ -385,14 +385,23 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 
 def from_folder_tree(root: str, name: str | None = None) -> Hierarchy:
-    """root/<coarse>/<fine>/<images>: coarse and fine classes are the sorted folder names."""
+    """root/<coarse>/<fine>/<images>: coarse and fine classes are the sorted folder names.
+
+    A tree of class folders that all hold images directly (root/<class>/<images>, coarse
+    labels only) is a hierarchy whose every coarse class has one fine class of the same
+    name: a coarse classifier, and what `lg_tf.discover` finds fine classes in.
+    """
     if not os.path.isdir(root):
         raise HierarchyError(f"image folder '{root}' does not exist; pass --data_dir pointing at "
                              "root/<coarse>/<fine>/<images>" if not os.path.exists(root)
                              else f"--data_dir='{root}' is a file, not an image folder; pass "
                              "the folder holding root/<coarse>/<fine>/<images>")
+    classes = sorted(_subdirs(root))
+    if classes and not any(_subdirs(os.path.join(root, c)) for c in classes):
+        return from_groups(name or os.path.basename(os.path.normpath(root)),
+                           [(c, [c]) for c in classes])
     groups = []
-    for coarse in sorted(_subdirs(root)):
+    for coarse in classes:
         fines = sorted(_subdirs(os.path.join(root, coarse)))
         if not fines:
             raise HierarchyError(f"folder '{os.path.join(root, coarse)}' has no fine-class "

@@ -8,6 +8,7 @@ reports the counts they produced.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -16,7 +17,7 @@ import os
 import numpy as np
 
 from lg_tf import hierarchy as hier_lib
-from lg_tf.data import embedded, pipeline, sources
+from lg_tf.data import embedded, labels_file, pipeline, sources
 from lg_tf.data.sources import DataError, Split
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,31 @@ class Data:
 
 
 def resolve_hierarchy(cfg) -> hier_lib.Hierarchy:
-    """The run's hierarchy; refused (HierarchyError) when it has fewer than 2 coarse classes."""
+    """The run's hierarchy: --labels_file's pairs when given, else `source_hierarchy`."""
+    h = source_hierarchy(cfg)
+    if cfg.labels_file:
+        return labels_file.hierarchy_for(_labels(cfg.labels_file), h)
+    return h
+
+
+def source_hierarchy(cfg) -> hier_lib.Hierarchy:
+    """The hierarchy the images are loaded with (their own classes; --labels_file aside);
+    refused (HierarchyError) when it has fewer than 2 coarse classes."""
     h = _resolve_hierarchy(cfg)
     check_coarse_classes(cfg, h)
     return h
+
+
+def _labels(path: str) -> labels_file.LabelsFile:
+    """The parsed labels file, read again only when it changed on disk."""
+    st = os.stat(path)
+    return _read_labels(os.path.abspath(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_labels(path: str, mtime_ns: int, size: int) -> labels_file.LabelsFile:
+    del mtime_ns, size  # the cache key: a rewritten file is read again
+    return labels_file.read(path)
 
 
 def _resolve_hierarchy(cfg) -> hier_lib.Hierarchy:
@@ -170,10 +192,12 @@ def fingerprint(cfg, h: hier_lib.Hierarchy | None = None) -> str:
     or a class swapped for another, changes it. `prepare` stores it as
     `Data.stats["fingerprint"]`.
     """
-    h = resolve_hierarchy(cfg) if h is None else h
+    h = source_hierarchy(cfg) if h is None else h
     digest = hashlib.sha256()
     head = {"format": 1, "dataset": cfg.dataset, "fine": list(h.fine_names),
             "coarse": list(h.coarse_names), "parent": list(h.parent)}
+    if cfg.labels_file:  # other fine labels are other data; its path is not part of it
+        head["labels_file"] = _labels(cfg.labels_file).digest
     data_dir = cfg.data_dir or None
     if cfg.dataset == "folder":
         files = sources.folder_files(_folder_root(cfg), h)
@@ -198,12 +222,15 @@ def fingerprint(cfg, h: hier_lib.Hierarchy | None = None) -> str:
 
 
 def prepare(cfg) -> Data:
-    h = resolve_hierarchy(cfg)
+    source_h = source_hierarchy(cfg)
     if cfg.dataset == "folder":
-        sources.check_split_classes(_folder_root(cfg),
-                                    None if _hierarchy_from_tree(cfg) else set(h.fine_names))
-    unused_classes = check_classes(cfg, h)
-    splits = load_splits(cfg, h)
+        sources.check_split_classes(
+            _folder_root(cfg), None if _hierarchy_from_tree(cfg) else set(source_h.fine_names))
+    unused_classes = check_classes(cfg, source_h)
+    splits = load_splits(cfg, source_h)
+    h = source_h
+    if cfg.labels_file:
+        h, splits = _apply_labels_file(cfg, source_h, splits)
     train, test = splits["train"], splits["test"]
     for name, split in splits.items():
         if len(split) == 0:
@@ -217,7 +244,7 @@ def prepare(cfg) -> Data:
                         "raise it")
     labels, resampled, changed = pipeline.noisy_fine_labels(
         train.labels, h.parent_array(), cfg.label_noise, cfg.seed)
-    train = Split(train.images, labels)
+    train = train.relabel(labels)
     stats = {
         "train_examples": len(train), "test_examples": len(test),
         "train_examples_before_fraction": len(splits["train"]),
@@ -225,7 +252,7 @@ def prepare(cfg) -> Data:
         "label_noise": cfg.label_noise, "noise_resampled": resampled, "noise_changed": changed,
         "train_per_fine_class": np.bincount(train.labels, minlength=h.num_fine).tolist(),
         "dataset_classes_unused": unused_classes,
-        "fingerprint": fingerprint(cfg, h),  # of the source, before fraction and noise
+        "fingerprint": fingerprint(cfg, source_h),  # of the source, before fraction and noise
     }
     skipped = {kind: sum(len(s.skipped.get(kind, ())) for s in splits.values())
                for kind in ("unreadable", "not_image")}
@@ -238,3 +265,18 @@ def prepare(cfg) -> Data:
              "resampled %d labels, %d changed", h.name, len(train), cfg.train_fraction,
              len(splits["train"]), len(test), cfg.label_noise, resampled, changed)
     return Data(h, image_spec(cfg), train, test, stats)
+
+
+def _apply_labels_file(cfg, source_h: hier_lib.Hierarchy, splits: dict[str, Split]):
+    """(the labels file's hierarchy, the splits relabelled with its fine classes)."""
+    if cfg.dataset == "imagenet2012":
+        raise DataError("--labels_file works with image folders, embedded, cifar10 and "
+                        "cifar100; for ImageNet classes, point --dataset=folder at the images")
+    labels = _labels(cfg.labels_file)
+    root = _folder_root(cfg) if cfg.dataset == "folder" else None
+    out = {name: labels_file.apply(labels, split, name, root, source_h)
+           for name, split in splits.items()}
+    h = labels_file.hierarchy_for(labels, source_h)
+    log.info("--labels_file=%s: %d fine classes under %d coarse classes replace the images' "
+             "own labels", cfg.labels_file, h.num_fine, h.num_coarse)
+    return h, out

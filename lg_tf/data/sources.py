@@ -35,6 +35,9 @@ class Split:
     # Image folders with --skip_corrupt: the files left out, {"unreadable": [...],
     # "not_image": [...]}. Not carried over by `take`.
     skipped: dict = dataclasses.field(default_factory=dict)
+    # In-memory sources: each example's index in its source split (what --labels_file rows
+    # name as "<split>/<index>"); None for files, which are named by their path.
+    index: np.ndarray | None = None
 
     @property
     def is_files(self) -> bool:
@@ -44,7 +47,11 @@ class Split:
         return len(self.labels)
 
     def take(self, index: np.ndarray, labels: np.ndarray | None = None) -> "Split":
-        return Split(self.images[index], self.labels[index] if labels is None else labels)
+        return Split(self.images[index], self.labels[index] if labels is None else labels,
+                     index=None if self.index is None else self.index[index])
+
+    def relabel(self, labels: np.ndarray) -> "Split":
+        return Split(self.images, labels, self.skipped, self.index)
 
 
 # Hosts TFDS downloads CIFAR from: checked first so an offline machine fails in a second
@@ -95,7 +102,7 @@ def _tfds_arrays(name: str, split: str, data_dir: str | None) -> dict:
 def _relabel(images: np.ndarray, source_labels: np.ndarray, table: np.ndarray) -> Split:
     fine = table[source_labels]
     keep = fine >= 0
-    return Split(images[keep], fine[keep].astype(np.int32))
+    return Split(images[keep], fine[keep].astype(np.int32), index=np.flatnonzero(keep))
 
 
 def load_cifar(name: str, h: Hierarchy, split: str, data_dir: str | None) -> Split:

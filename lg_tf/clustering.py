@@ -1,0 +1,156 @@
+"""Pseudo-fine classes: each coarse class clustered on its images' features (no TensorFlow).
+
+Per coarse class, with a fixed seed:
+
+1. the training features are L2-normalised (CNN features differ in scale from image to
+   image; their direction carries the content) and reduced by PCA to at most `dims`
+   components fitted on that class alone;
+2. k-means (scikit-learn, `n_init=10`) splits them into k clusters; with k = 'auto', k is
+   the candidate in 2..k_max with the highest mean silhouette coefficient (computed on up
+   to 2,000 points) -- the stated criterion;
+3. test images are assigned to the nearest cluster centre after the same transform.
+
+Clusters are named `<coarse>_<j>`, j = 1 for the largest, so names are stable for a seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from lg_tf.errors import ConfigError, DataError
+
+PCA_DIMS = 32
+SILHOUETTE_SAMPLES = 2000
+AUTO = "auto"
+
+
+@dataclasses.dataclass
+class CoarseClusters:
+    coarse: str
+    k: int
+    sizes: list[int]                    # training images per cluster, largest first
+    silhouette: dict[int, float]        # k -> mean silhouette (every candidate tried)
+    names: list[str]                    # cluster names, index = cluster id
+
+
+@dataclasses.dataclass
+class Clustering:
+    names: list[str]                    # every pseudo-fine class name
+    parent: list[int]                   # coarse index of each pseudo-fine class
+    train: np.ndarray                   # pseudo-fine id per training image
+    test: np.ndarray                    # pseudo-fine id per test image
+    per_coarse: list[CoarseClusters]
+
+    def hierarchy_dict(self, coarse_names) -> dict:
+        return {n: coarse_names[p] for n, p in zip(self.names, self.parent)}
+
+
+def parse_k(text: str) -> int | str:
+    """'auto' or an integer >= 2 (ConfigError otherwise)."""
+    if str(text).strip().lower() == AUTO:
+        return AUTO
+    try:
+        k = int(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--k={text} must be 'auto' or a whole number of pseudo-fine "
+                          "classes per coarse class, e.g. --k=3") from None
+    if k < 2:
+        raise ConfigError(f"--k={k} must be at least 2: one cluster per coarse class is the "
+                          "coarse label itself")
+    return k
+
+
+def embed(features: np.ndarray, seed: int, dims: int = PCA_DIMS):
+    """(a function mapping features to the clustering space, the training points in it)."""
+    from sklearn.decomposition import PCA
+    x = _normalise(features)
+    n_components = max(1, min(dims, x.shape[1], len(x) - 1))
+    pca = PCA(n_components=n_components, random_state=seed).fit(x)
+    return (lambda f: pca.transform(_normalise(f))), pca.transform(x)
+
+
+def _normalise(features: np.ndarray) -> np.ndarray:
+    x = np.asarray(features, np.float64).reshape(len(features), -1)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def kmeans(points: np.ndarray, k: int, seed: int):
+    from sklearn.cluster import KMeans
+    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit(points)
+
+
+def silhouette(points: np.ndarray, labels: np.ndarray, seed: int) -> float:
+    from sklearn.metrics import silhouette_score
+    n = min(len(points), SILHOUETTE_SAMPLES)
+    return float(silhouette_score(points, labels, sample_size=n, random_state=seed))
+
+
+def choose_k(points: np.ndarray, k_max: int, seed: int) -> tuple[int, dict, object]:
+    """(k with the highest silhouette in 2..k_max, {k: silhouette}, its fitted k-means)."""
+    scores, fits = {}, {}
+    for k in range(2, min(k_max, len(points) - 1) + 1):
+        fits[k] = kmeans(points, k, seed)
+        scores[k] = silhouette(points, fits[k].labels_, seed)
+    best = max(scores, key=lambda k: (scores[k], -k))  # ties: fewer clusters
+    return best, scores, fits[best]
+
+
+def check_sizes(coarse_names, counts, k) -> None:
+    """Refuses a coarse class with too few training images for k clusters."""
+    need = 3 if k == AUTO else k  # a silhouette needs 2 <= k <= n - 1
+    for name, n in zip(coarse_names, counts):
+        if n == 0:
+            raise DataError(f"coarse class '{name}' has no training images; add images or "
+                            "remove the class")
+        if n < need:
+            what = ("--k=auto needs at least 3 to compare k=2 with another" if k == AUTO
+                    else f"fewer than --k={k}")
+            raise DataError(f"coarse class '{name}' has {n} training image"
+                            f"{'' if n == 1 else 's'}, {what}; lower --k or add images")
+
+
+def discover(train_features: np.ndarray, train_coarse: np.ndarray,
+             test_features: np.ndarray, test_coarse: np.ndarray, coarse_names,
+             k: int | str, seed: int, k_max: int = 6) -> Clustering:
+    """Clusters every coarse class; returns pseudo-fine ids for both splits."""
+    counts = np.bincount(train_coarse, minlength=len(coarse_names))
+    check_sizes(coarse_names, counts, k)
+    train = np.empty(len(train_coarse), np.int64)
+    test = np.empty(len(test_coarse), np.int64)
+    names, parent, per_coarse = [], [], []
+    for c, coarse in enumerate(coarse_names):
+        rows, test_rows = np.flatnonzero(train_coarse == c), np.flatnonzero(test_coarse == c)
+        transform, points = embed(train_features[rows], seed)
+        if k == AUTO:
+            chosen, scores, fit = choose_k(points, k_max, seed)
+        else:
+            fit = kmeans(points, k, seed)
+            chosen, scores = k, {k: silhouette(points, fit.labels_, seed)} if k < len(rows) else {}
+        order = _largest_first(fit.labels_, chosen)     # cluster id -> rank by size
+        first = len(names)
+        cluster_names = [f"{coarse}_{j + 1}" for j in range(chosen)]
+        names += cluster_names
+        parent += [c] * chosen
+        train[rows] = first + order[fit.labels_]
+        if len(test_rows):
+            test[test_rows] = first + order[fit.predict(transform(test_features[test_rows]))]
+        sizes = np.bincount(order[fit.labels_], minlength=chosen).tolist()
+        per_coarse.append(CoarseClusters(coarse, chosen, sizes, scores, cluster_names))
+    return Clustering(names, parent, train, test, per_coarse)
+
+
+def _largest_first(labels: np.ndarray, k: int) -> np.ndarray:
+    sizes = np.bincount(labels, minlength=k)
+    order = np.argsort(-sizes, kind="stable")
+    rank = np.empty(k, np.int64)
+    rank[order] = np.arange(k)
+    return rank
+
+
+def agreement(pseudo: np.ndarray, true_fine: np.ndarray) -> dict:
+    """NMI and ARI of the pseudo-fine labels against the true fine labels (sklearn)."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    return {"nmi": float(normalized_mutual_info_score(true_fine, pseudo)),
+            "ari": float(adjusted_rand_score(true_fine, pseudo))}

@@ -1,0 +1,78 @@
+"""What fine classes hide in my coarse ones? Cluster each coarse class into pseudo-fine
+classes, write them as labels lg_tf trains on, and (with --train) measure whether they help.
+
+usage: python -m lg_tf.discover --dataset=folder --data_dir=DIR --model_dir=OUT
+           [--features=penultimate|block|pixels] [--k=auto|N] [--k_max=6]
+           [--train [--seeds=3]] [lg_tf.train flags, e.g. --flagfile=quickstart --epochs=10]
+
+DIR may hold coarse labels only (DIR/<coarse>/*.jpg or DIR/{train,test}/<coarse>/*.jpg);
+fine folders, where present, are ignored for discovery and used only to score it (NMI,
+ARI). Writes OUT/labels.csv (path,coarse,fine; train on it with `lg_tf.train
+--labels_file=OUT/labels.csv`), OUT/hierarchy.json, OUT/clusters.json, OUT/previews/ (a PNG
+per coarse class to name the clusters) and OUT/discover.md. With --train, trains on the
+coarse labels and on the discovered ones for --seeds seeds and reports the paired
+difference in coarse accuracy with its 95% CI, and the pseudo-fine model's ACR.
+
+Exit codes as lg_tf.train: 0 done, 2 bad input, 75 stopped by a signal (re-run resumes).
+"""
+
+from lg_tf import cli
+from lg_tf import config as config_lib
+
+DISCOVERY_FLAGS = {
+    "features": ("string", "penultimate", "Feature source: penultimate (the coarse-trained "
+                 "model's pooled features), block (its pooled earlier block) or pixels "
+                 "(label-free baseline)."),
+    "k": ("string", "auto", "Pseudo-fine classes per coarse class: a number >= 2, or auto "
+          "(the k in 2..k_max with the highest silhouette, per coarse class)."),
+    "k_max": ("integer", 6, "Largest k that --k=auto tries."),
+    "train": ("bool", False, "Also train on the discovered labels and compare with coarse "
+              "training (paired over --seeds seeds)."),
+    "seeds": ("integer", 3, "Seeds for --train (seed, seed+1, ...); clustering without "
+              "--train uses --seed only."),
+}
+# Discovery sets these itself (--granularity of a flagfile is ignored: discovery trains on
+# the coarse labels, then on the discovered ones).
+_SET_BY_DISCOVERY = ("labels_file", "label_noise", "export_dir")
+
+
+def run(argv=None) -> None:
+    from absl import flags
+    config_lib.define_flags()
+    for name, (kind, default, text) in DISCOVERY_FLAGS.items():
+        getattr(flags, f"DEFINE_{kind}")(name, default, text)
+    values = flags.FLAGS
+
+    def body(rest):
+        cli.check_no_arguments(rest)
+        for name in _SET_BY_DISCOVERY:
+            if values[name].value != values[name].default:
+                cli.fail(f"--{name} is set by lg_tf.discover itself (it writes the labels, "
+                         "and each run exports into its own folder); drop it")
+        if values.export_only:
+            cli.fail("--export_only applies to lg_tf.train; export a discovered run with "
+                     "lg_tf.train --export_only --model_dir=OUT/runs/pseudo_fine/seed_<k>")
+        if not values.model_dir:
+            cli.fail("--model_dir is required: the folder for the discovered labels and runs")
+        cfg = config_lib.from_flags(values)
+        from lg_tf import discovery
+        options = discovery.Options(values.features, values.k, values.k_max, values.train,
+                                    values.seeds).check()
+        if values.only_check_args:
+            return 0
+        cli.setup_logging("lg_tf.discover")
+        from lg_tf import interrupt
+        with interrupt.stop_on_signals():
+            summary = discovery.run(cfg, values.model_dir, options)
+        print(discovery.report_text(summary), end="")
+        print(f"written to {values.model_dir}: labels.csv, hierarchy.json, clusters.json, "
+              "previews/, discover.md")
+        return cli.exit_code(summary)
+
+    groups = {"Discovery": {k: v[2] for k, v in DISCOVERY_FLAGS.items()},
+              **config_lib.help_groups()}
+    cli.run(body, lambda a: cli.parse_flags(a, groups, __doc__), argv)
+
+
+if __name__ == "__main__":
+    run()

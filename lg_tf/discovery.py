@@ -1,0 +1,430 @@
+"""What fine classes hide in my coarse ones? Features, clustering, label files, previews.
+
+The library behind `python -m lg_tf.discover` and `pipelines.discovery`. For one seed:
+
+1. a coarse-trained lg_tf run (only the coarse labels are used) gives the features
+   (`SOURCES`: its penultimate `features` layer, the pooled output of the last residual
+   block one resolution earlier, or -- label-free -- the raw pixels at 32x32);
+2. `lg_tf.clustering.discover` splits every coarse class into k pseudo-fine classes;
+3. the result is written as files lg_tf reads: `hierarchy.json` ({pseudo-fine: coarse}),
+   `labels.csv` (`path,coarse,fine`, one row per image of both splits; train on it with
+   `lg_tf.train --labels_file=labels.csv`), `clusters.json` (k, sizes, silhouettes, and
+   NMI/ARI against the true fine labels when the data has them) and one preview PNG per
+   coarse class.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import logging
+import os
+
+import numpy as np
+
+from lg_tf import clustering, files, run_dir, stats
+from lg_tf import config as config_lib
+from lg_tf import features as features_lib
+from lg_tf.errors import RunError
+
+log = logging.getLogger("lg_tf")
+
+PREVIEW_COLUMNS = 12
+
+
+def coarse_config(cfg: config_lib.Config) -> config_lib.Config:
+    """The coarse-trained run discovery starts from (coarse labels only)."""
+    return config_lib.validate(dataclasses.replace(
+        cfg, granularity="coarse", labels_file="", overwrite=False, export_dir=""))
+
+
+def pseudo_fine_config(cfg: config_lib.Config, labels_path: str) -> config_lib.Config:
+    """A run on the discovered labels: the same settings, fine targets from the file."""
+    return config_lib.validate(dataclasses.replace(
+        cfg, granularity="fine", labels_file=labels_path, overwrite=False, export_dir=""))
+
+
+# --------------------------------------------------------------------------- one seed
+
+@dataclasses.dataclass
+class Result:
+    clustering: clustering.Clustering
+    coarse_names: list
+    train_keys: list
+    test_keys: list
+    agreement: dict          # {"train": {nmi, ari}, "test": {...}} or {} without fine labels
+    source: str
+    k: object
+    seed: int
+
+    def summary(self) -> dict:
+        return {"source": self.source, "k": self.k, "seed": self.seed,
+                "pseudo_fine_classes": len(self.clustering.names),
+                "per_coarse": [dataclasses.asdict(c) for c in self.clustering.per_coarse],
+                "agreement": self.agreement}
+
+
+def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
+                 root: str | None = None) -> Result:
+    """Clusters `data` (a datasets.Data loaded with the images' own hierarchy) on
+    `feats` ({"train": [N, D], "test": [M, D]}); `root` is --data_dir for image
+    folders (labels.csv names images relative to it)."""
+    from lg_tf.data import labels_file
+    h = data.hierarchy
+    parent = h.parent_array()
+    train_coarse, test_coarse = parent[data.train.labels], parent[data.test.labels]
+    result = clustering.discover(feats["train"], train_coarse, feats["test"],
+                                 test_coarse, list(h.coarse_names), k, seed, k_max)
+    agreement = {}
+    if h.num_fine > h.num_coarse:  # the data has fine labels: how close did we get?
+        agreement = {"train": clustering.agreement(result.train, data.train.labels),
+                     "test": clustering.agreement(result.test, data.test.labels)}
+    return Result(result, list(h.coarse_names),
+                  labels_file.example_keys(data.train, "train", root),
+                  labels_file.example_keys(data.test, "test", root), agreement, source, k,
+                  seed)
+
+
+def labels_csv(result: Result) -> str:
+    c = result.clustering
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["path", "coarse", "fine"])
+    for keys, ids in ((result.train_keys, c.train), (result.test_keys, c.test)):
+        for key, i in zip(keys, ids):
+            writer.writerow([key, result.coarse_names[c.parent[i]], c.names[i]])
+    return buf.getvalue()
+
+
+def write_result(result: Result, out_dir: str, data=None, stem: str = "labels") -> str:
+    """Writes `<stem>.csv`, hierarchy.json and clusters.json (and previews when `data` is
+    given) into out_dir; returns the CSV's path. Files are replaced atomically."""
+    files.makedirs(out_dir)
+    path = os.path.join(out_dir, f"{stem}.csv")
+    prefix = "" if stem == "labels" else f"{stem}."
+    _write_text(os.path.join(out_dir, f"{prefix}hierarchy.json"),
+                json.dumps(result.clustering.hierarchy_dict(result.coarse_names), indent=1))
+    _write_text(os.path.join(out_dir, f"{prefix}clusters.json"),
+                json.dumps(result.summary(), indent=1))
+    if data is not None:
+        write_previews(result, data, os.path.join(out_dir, "previews"))
+    _write_text(path, labels_csv(result))  # last: its presence means the step is done
+    return path
+
+
+def _write_text(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    files.write_bytes(tmp, text.encode())
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- previews
+
+def write_previews(result: Result, data, folder: str) -> list[str]:
+    """One PNG per coarse class: a row per pseudo-fine class showing 12 of its training
+    images (a fixed-seed random sample), with its name and size, for a person to name it."""
+    from lg_tf import plots
+    rng = np.random.default_rng(result.seed)
+    c = result.clustering
+    written = []
+    for per in c.per_coarse:
+        fig = plots.canvas((PREVIEW_COLUMNS * 0.8 + 1.6, 0.85 * per.k + 0.6))
+        for row, name in enumerate(per.names):
+            members = np.flatnonzero(c.train == c.names.index(name))
+            picked = rng.permutation(members)[:PREVIEW_COLUMNS]
+            strip = _thumbnails(data.train, picked)
+            ax = fig.add_subplot(per.k, 1, row + 1)
+            ax.imshow(strip, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_ylabel(f"{name}\n({per.sizes[row]})", rotation=0, ha="right",
+                          va="center", fontsize=8)
+        fig.suptitle(f"coarse class '{per.coarse}': {per.k} pseudo-fine classes, "
+                     f"{PREVIEW_COLUMNS} random training images each", fontsize=9)
+        path = os.path.join(folder, f"{_safe(per.coarse)}.png")
+        plots.save(fig, path)
+        written.append(path)
+    return written
+
+
+def _thumbnails(split, index: np.ndarray, size: int = 48) -> np.ndarray:
+    """The images at `index` side by side, each size x size (uint8 [size, n*size, 3])."""
+    import tensorflow as tf
+    tiles = []
+    for i in index:
+        image = split.images[i]
+        if split.is_files:
+            image = tf.io.decode_image(tf.io.read_file(image), channels=3,
+                                       expand_animations=False)
+        tile = tf.image.resize(tf.cast(image, tf.float32), (size, size), antialias=True)
+        tiles.append(np.clip(tile.numpy(), 0, 255).astype(np.uint8))
+    tiles += [np.full((size, size, 3), 255, np.uint8)] * (PREVIEW_COLUMNS - len(tiles))
+    return np.concatenate(tiles, axis=1)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "class"
+
+
+# --------------------------------------------------------------------------- the command
+
+MARKER = "lg_tf_discover.json"
+# What discovery writes into its model_dir; --overwrite removes exactly these.
+CONTENTS = (MARKER, "runs", "seeds", "labels.csv", "hierarchy.json", "clusters.json",
+            "previews", "discover.json", "discover.md")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    source: str = "penultimate"
+    k: object = clustering.AUTO
+    k_max: int = 6
+    train: bool = False
+    seeds: int = 3            # used with train: a difference needs a confidence interval
+
+    def check(self) -> "Options":
+        features_lib.check_source(self.source)
+        clustering.parse_k(self.k)
+        if self.k_max < 2:
+            raise RunError(f"--k_max={self.k_max} must be at least 2")
+        if self.seeds < 1:
+            raise RunError(f"--seeds={self.seeds} must be at least 1")
+        return self
+
+    def seed_list(self, cfg) -> list[int]:
+        return list(range(cfg.seed, cfg.seed + (self.seeds if self.train else 1)))
+
+
+def settings(cfg: config_lib.Config, options: Options) -> dict:
+    """What the discovered labels depend on: a model_dir keeps one such setting."""
+    trained = {k: v for k, v in cfg.to_json().items()
+               if k in config_lib.trained_fields() and k not in ("granularity", "labels_file")}
+    return {"source": options.source, "k": str(options.k), "k_max": options.k_max,
+            "config": trained}
+
+
+def claim(model_dir: str, wanted: dict, overwrite: bool) -> None:
+    """Refuses a folder lg_tf did not write or one holding another discovery (unless
+    --overwrite, which removes only discovery's own files); then writes the marker."""
+    if files.exists(model_dir) and not files.isdir(model_dir):
+        raise RunError(f"--model_dir={model_dir} is a file; choose a folder")
+    names = files.listdir(model_dir) if files.exists(model_dir) else []
+    if names and MARKER not in names:
+        shown = ", ".join(sorted(names)[:3])
+        raise RunError(f"--model_dir={model_dir} already holds files that lg_tf.discover did "
+                       f"not write ({shown}); choose a new or empty folder")
+    if MARKER in names:
+        saved = json.loads(files.read_text(os.path.join(model_dir, MARKER)))
+        changed = _changed(saved.get("settings", {}), wanted)
+        if changed and not overwrite:
+            raise RunError(f"--model_dir={model_dir} holds a discovery with other settings "
+                           f"({changed}); use another --model_dir, or --overwrite to replace "
+                           "it")
+        if changed:
+            for name in CONTENTS:
+                path = os.path.join(model_dir, name)
+                if files.exists(path):
+                    files.rmtree(path) if files.isdir(path) else files.remove(path)
+            log.info("--overwrite: removed the earlier discovery in %s", model_dir)
+        elif saved.get("settings"):
+            return
+    files.makedirs(model_dir)
+    _write_text(os.path.join(model_dir, MARKER),
+                json.dumps({"created": run_dir.now(), "settings": wanted}, indent=1))
+
+
+def _changed(saved: dict, wanted: dict) -> str:
+    """'name old -> new' for what differs; settings a newer lg_tf added are not changes."""
+    old = {**{k: v for k, v in saved.items() if k != "config"}, **saved.get("config", {})}
+    new = {**{k: v for k, v in wanted.items() if k != "config"}, **wanted.get("config", {})}
+    diffs = [f"{k} {old[k]} -> {new.get(k)}" for k in sorted(old)
+             if json.dumps(old[k]) != json.dumps(new.get(k))]
+    return ", ".join(diffs[:4])
+
+
+def run(cfg: config_lib.Config, model_dir: str, options: Options) -> dict:
+    """`lg_tf.discover`: the whole discovery (resumable); returns discover.json's content."""
+    from lg_tf import interrupt
+    options.check()
+    k = clustering.parse_k(options.k)
+    seeds = options.seed_list(cfg)
+    data = {s: _load(cfg, s) for s in seeds[:1]}  # every check before anything is written
+    _check_data(data[seeds[0]], k)
+    claim(model_dir, settings(cfg, options), cfg.overwrite)
+    per_seed = []
+    for i, seed in enumerate(seeds):
+        if interrupt.requested():
+            break
+        log.info("discovery seed %d (%d of %d)", seed, i + 1, len(seeds))
+        seed_data = data.get(seed) or _load(cfg, seed)
+        per_seed.append(_one_seed(cfg, model_dir, options, k, seed, seed_data,
+                                  deliverable=(i == 0)))
+        if per_seed[-1].get("stopped"):
+            break
+    summary = summarise(cfg, options, per_seed)
+    write_report(model_dir, summary)
+    return summary
+
+
+def _load(cfg, seed: int):
+    """The images with their own labels (every training image: all need a row)."""
+    from lg_tf.data import datasets
+    return datasets.prepare(dataclasses.replace(cfg, seed=seed, train_fraction=1.0,
+                                                label_noise=0.0, labels_file=""))
+
+
+def _check_data(data, k) -> None:
+    h = data.hierarchy
+    counts = np.bincount(h.parent_array()[data.train.labels], minlength=h.num_coarse)
+    clustering.check_sizes(list(h.coarse_names), counts, k)
+
+
+def _one_seed(cfg, model_dir: str, options: Options, k, seed: int, data,
+              deliverable: bool) -> dict:
+    from lg_tf import train_lib
+    seed_cfg = dataclasses.replace(cfg, seed=seed)
+    coarse_dir = os.path.join(model_dir, "runs", "coarse", f"seed_{seed}")
+    out = {"seed": seed}
+    if features_lib.needs_model(options.source) or options.train:
+        coarse = finished(coarse_dir) or train_lib.train_and_evaluate(
+            coarse_config(seed_cfg), coarse_dir)
+        if coarse.get("stopped"):
+            return {**out, "stopped": coarse["stopped"]}
+        out["coarse"] = _final(coarse)
+    seed_dir = os.path.join(model_dir, "seeds", f"seed_{seed}")
+    feats = seed_features(data, options.source, coarse_dir, seed_dir)
+    root = cfg.data_dir if cfg.dataset == "folder" else None
+    result = cluster_data(data, feats, options.source, k, seed, options.k_max, root)
+    labels = write_result(result, seed_dir)
+    if deliverable:
+        write_result(result, model_dir, data)
+    out["clusters"] = result.summary()
+    if options.train:
+        fine_dir = os.path.join(model_dir, "runs", "pseudo_fine", f"seed_{seed}")
+        fine = finished(fine_dir) or train_lib.train_and_evaluate(
+            pseudo_fine_config(seed_cfg, os.path.abspath(labels)), fine_dir)
+        if fine.get("stopped"):
+            return {**out, "stopped": fine["stopped"]}
+        out["pseudo_fine"] = _final(fine)
+    return out
+
+
+def finished(model_dir: str) -> dict | None:
+    """results.json of a finished run in model_dir, else None."""
+    path = os.path.join(model_dir, "results.json")
+    if not files.exists(path):
+        return None
+    try:
+        results = json.loads(files.read_text(path))
+    except ValueError:
+        return None
+    return results if results.get("final") else None
+
+
+def _final(results: dict) -> dict:
+    final = results["final"]
+    keep = ("test/coarse_accuracy", "test/fine_accuracy", "test/acr")
+    return {k: final[k] for k in keep if final.get(k) is not None}
+
+
+def seed_features(data, source: str, coarse_dir: str, seed_dir: str) -> dict:
+    """{"train": ..., "test": ...} features of `source`, cached in seed_dir."""
+    path = os.path.join(seed_dir, f"features_{source}.npz")
+    if files.exists(path):
+        with np.load(path) as cached:
+            if len(cached["train"]) == len(data.train) and len(cached["test"]) == len(data.test):
+                return {"train": cached["train"], "test": cached["test"]}
+    model, spec = None, data.spec
+    if features_lib.needs_model(source):
+        from lg_tf import train_lib
+        model = train_lib.restore_run(coarse_dir, load_data=False).model
+    log.info("features '%s' of %d training and %d test images", source, len(data.train),
+             len(data.test))
+    feats = {name: features_lib.extract(model, split, spec, [source])[source]
+             for name, split in (("train", data.train), ("test", data.test))}
+    files.makedirs(seed_dir)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **feats)
+    os.replace(tmp, path)
+    return feats
+
+
+# --------------------------------------------------------------------------- report
+
+def summarise(cfg, options: Options, per_seed: list[dict]) -> dict:
+    done = [s for s in per_seed if "clusters" in s]
+    out = {"settings": {"source": options.source, "k": str(options.k),
+                        "k_max": options.k_max, "train": options.train,
+                        "seeds": [s["seed"] for s in per_seed]},
+           "per_seed": per_seed,
+           "stopped": next((s["stopped"] for s in per_seed if s.get("stopped")), None)}
+    agreement = [s["clusters"]["agreement"]["train"] for s in done
+                 if s["clusters"]["agreement"]]
+    if agreement:
+        out["nmi"] = _interval([a["nmi"] for a in agreement])
+        out["ari"] = _interval([a["ari"] for a in agreement])
+    paired = [s for s in done if "pseudo_fine" in s and "coarse" in s]
+    if paired:
+        pf = [100 * s["pseudo_fine"]["test/coarse_accuracy"] for s in paired]
+        cc = [100 * s["coarse"]["test/coarse_accuracy"] for s in paired]
+        gain = stats.paired_difference(pf, cc)
+        out["coarse_trained"] = _interval(cc)
+        out["pseudo_fine_trained"] = _interval(pf)
+        out["gain"] = _interval_dict(gain)
+        out["verdict"] = stats.verdict(gain, what="discovered fine labels")
+        acrs = [s["pseudo_fine"]["test/acr"] for s in paired if "test/acr" in s["pseudo_fine"]]
+        if acrs:
+            out["acr"] = {"mean": float(np.mean(acrs)), "min": min(acrs), "max": max(acrs)}
+    return out
+
+
+def _interval(values) -> dict:
+    return _interval_dict(stats.mean_ci(values))
+
+
+def _interval_dict(iv) -> dict:
+    return {"mean": iv.mean, "low": iv.low, "high": iv.high, "n": iv.n}
+
+
+def _ci(d: dict, digits: int = 2, scale: float = 1.0) -> str:
+    if d.get("low") is None:
+        return f"{d['mean'] * scale:.{digits}f} (n={d['n']})"
+    return (f"{d['mean'] * scale:.{digits}f} [{d['low'] * scale:.{digits}f}, "
+            f"{d['high'] * scale:.{digits}f}]")
+
+
+def report_text(summary: dict) -> str:
+    s = summary["settings"]
+    lines = [f"# Discovered fine labels ({s['source']} features, k={s['k']})", ""]
+    first = next((p for p in summary["per_seed"] if "clusters" in p), None)
+    if first:
+        lines += ["| coarse class | k | pseudo-fine classes (training images) | silhouette |",
+                  "|---|---|---|---|"]
+        for c in first["clusters"]["per_coarse"]:
+            sizes = ", ".join(f"{n} ({m})" for n, m in zip(c["names"], c["sizes"]))
+            sil = c["silhouette"].get(c["k"], c["silhouette"].get(str(c["k"])))
+            lines.append(f"| {c['coarse']} | {c['k']} | {sizes} | "
+                         f"{'–' if sil is None else f'{sil:.3f}'} |")
+        lines += ["", f"Seed {first['seed']}'s clusters; labels.csv, hierarchy.json and "
+                  "previews/ hold them.", ""]
+    if "nmi" in summary:
+        lines.append(f"Agreement with the true fine labels (training images, mean [95% CI] "
+                     f"over seeds): NMI {_ci(summary['nmi'], 3)}, ARI {_ci(summary['ari'], 3)}.")
+    if "gain" in summary:
+        lines += ["", f"Coarse test accuracy (%): coarse-trained {_ci(summary['coarse_trained'])}"
+                  f", trained on the discovered labels {_ci(summary['pseudo_fine_trained'])}.",
+                  f"Verdict: {summary['verdict']}."]
+        if "acr" in summary:
+            a = summary["acr"]
+            lines.append(f"ACR of the pseudo-fine model: {a['mean']:.3f} "
+                         f"(range {a['min']:.3f}–{a['max']:.3f}).")
+    if summary.get("stopped"):
+        lines.append(f"\nStopped ({summary['stopped']}): re-run the same command to resume.")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(model_dir: str, summary: dict) -> None:
+    _write_text(os.path.join(model_dir, "discover.json"), json.dumps(summary, indent=1))
+    _write_text(os.path.join(model_dir, "discover.md"), report_text(summary))
