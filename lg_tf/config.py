@@ -353,6 +353,24 @@ def from_flags(values) -> Config:
     return validate(Config(**kwargs))
 
 
+def to_flags(cfg: Config) -> list[str]:
+    """The flags that give `cfg` back through `define_flags`/`from_flags`: one per field that
+    differs from its default (lists comma-joined, bools as --name/--noname, floats exact)."""
+    defaults = Config()
+    return [_flag(f.name, getattr(cfg, f.name)) for f in dataclasses.fields(Config)
+            if getattr(cfg, f.name) != getattr(defaults, f.name)]
+
+
+def _flag(name: str, value) -> str:
+    if isinstance(value, bool):
+        return f"--{name}" if value else f"--no{name}"
+    if isinstance(value, (tuple, list)):
+        return f"--{name}={','.join(map(str, value))}"
+    if isinstance(value, float):
+        return f"--{name}={value!r}"   # repr: the shortest text that reads back equal
+    return f"--{name}={value}"
+
+
 def from_json(d: dict) -> Config:
     """A Config from config.json (unknown keys of other versions ignored), validated."""
     d = dict(d)

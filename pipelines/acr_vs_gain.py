@@ -8,7 +8,7 @@ else (the config without granularity, seed and settings that do not change train
 coarse run's --label_noise is ignored, as noise only changes fine labels). For each pair:
 ΔA_test = FC − CC (means over seeds) against the fine run's ACR; then Pearson and Spearman
 correlation, a table and a scatter like the paper's Fig. 6/7 next to the published points.
-Trains nothing.
+Trains nothing (--report_only changes nothing; --shard and --print_commands are refused).
 """
 
 from __future__ import annotations
@@ -77,9 +77,13 @@ def scan(runs_dir: str) -> list[tuple[str, dict]]:
 def pair_runs(found: list[tuple[str, dict]]) -> tuple[list[Pair], int]:
     """Pairs of (fine group, coarse group); also how many runs stayed unpaired."""
     fine, coarse, first_dir = {}, {}, {}
+    others = 0   # runs of the other targets (joint, soft_labels, hxe): not the paper's FC
     for folder, res in found:
         cfg = res["config"]
         key = _key(cfg)
+        if cfg.get("granularity", "fine") not in ("fine", "coarse"):
+            others += 1
+            continue
         if cfg.get("granularity") == "coarse":
             group = coarse.setdefault(_coarse_match(key), {})
         else:
@@ -95,7 +99,7 @@ def pair_runs(found: list[tuple[str, dict]]) -> tuple[list[Pair], int]:
         used.add(_coarse_match(key))
         pairs.append(Pair(key, list(fine[key].values()), list(match.values()), first_dir[key]))
     unpaired = (sum(len(g) for k, g in fine.items() if _coarse_match(k) not in coarse)
-                + sum(len(g) for k, g in coarse.items() if k not in used))
+                + sum(len(g) for k, g in coarse.items() if k not in used) + others)
     _label(pairs)
     return pairs, unpaired
 
@@ -118,6 +122,10 @@ def _label(pairs: list[Pair]) -> None:
 
 
 def run(ctx: Context, runs_dir: str = "", base: config_lib.Config | None = None) -> dict:
+    if ctx.sharded or ctx.print_commands:
+        raise common.PipelineError("acr_vs_gain trains nothing, so --shard and "
+                                   "--print_commands do not apply; run it once after the "
+                                   "runs it pairs are finished")
     runs_dir = runs_dir or ctx.out_dir
     if not os.path.isdir(runs_dir):
         raise common.PipelineError(f"--runs_dir={runs_dir} does not exist; point it at the "

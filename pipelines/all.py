@@ -2,6 +2,7 @@
 
 usage: python -m pipelines.all --out_dir=DIR [--only=embedded,cifar10,...] [--data_dir=DIR]
            [--seeds=N] [--epochs_scale=S] [--dry_run] [--report_dir=DIR]
+           [--shard=I/N | --print_commands | --report_only]
            [lg_tf flags, applied on top of every dataset's flagfile]
 
 Datasets: the embedded one always (flags/quickstart.cfg); CIFAR-10, CIFAR-100 (+ animals)
@@ -19,6 +20,11 @@ then acr_vs_gain over all the runs (Fig. 6). Runs of one TFDS dataset share
 <out_dir>/runs/<dataset>/, so a run two experiments need (Table I's fine run is Fig. 2's
 r=1 and Table VII's p=0) trains once; reports go to <report_dir>/<dataset>/<experiment>/
 and an index to <report_dir>/index.md. Interrupted? Run the same command again.
+
+--shard=I/N numbers the distinct runs of all experiments (in the order above, each shared
+run once) and trains those numbered I mod N; an experiment's report is written once its
+runs are finished, acr_vs_gain and the index by the shard that finishes last (or by
+--report_only). --print_commands prints each distinct unfinished run once.
 """
 
 from __future__ import annotations
@@ -94,41 +100,99 @@ def run(ctx: Context, bases: dict, entries: list[Entry] | None = None,
         experiments: dict | None = None, skipped: list[str] = ()) -> dict:
     """Runs every experiment of every entry (bases: key -> base Config), then acr_vs_gain.
 
-    experiments: optional {key: (experiment, ...)} to run fewer (tests).
+    experiments: optional {key: (experiment, ...)} to run fewer (tests). --shard splits the
+    distinct runs of all experiments (a run two experiments share has one owner);
+    --print_commands prints them; --report_only first checks that all are finished.
     """
     entries = entries if entries is not None else [e for e in DATASETS if e.key in bases]
+    todo = [(e, name) for e in entries for name in (experiments or {}).get(e.key, e.experiments)]
+    out = sys.stderr if ctx.print_commands else sys.stdout   # stdout: the commands only
     for line in skipped:
-        print(line, flush=True)
+        print(line, file=out, flush=True)
+    if ctx.sharded or ctx.report_only or ctx.print_commands:
+        distinct = plan_all(ctx, bases, todo)
+        if ctx.print_commands:
+            for p in distinct:
+                if p.status != "done" and p.index % ctx.shard[1] == ctx.shard[0]:
+                    print(common.train_command(p), flush=True)
+            return {"reports": [], "index": None}
+        if ctx.report_only:
+            common.require_finished("all", distinct)
+        if ctx.sharded:
+            ctx = dataclasses.replace(ctx, shard_dirs=frozenset(
+                p.model_dir for p in distinct if p.index % ctx.shard[1] == ctx.shard[0]))
     reports, planned = [], []
-    for e in entries:
-        base = bases[e.key]
-        for name in (experiments or {}).get(e.key, e.experiments):
-            sub = Context(out_dir=ctx.out_dir, seeds=ctx.seeds, epochs_scale=ctx.epochs_scale,
-                          dry_run=ctx.dry_run, command=ctx.command,
-                          report_dir=os.path.join(ctx.report_dir, e.key, name),
-                          runs_root=os.path.join(ctx.out_dir, "runs", base.dataset),
-                          hparams_dir=os.path.join(ctx.out_dir, "hparams", e.key, name),
-                          planned=planned)
-            print(f"== {e.key}: {name} ==", flush=True)
-            out = PIPELINES[name].run(base, sub)
-            if out.get("report"):
-                reports.append((e.key, name, out["report"]))
-    runs_dir = os.path.join(ctx.out_dir, "runs")
-    sub = Context(out_dir=ctx.out_dir, seeds=ctx.seeds, epochs_scale=ctx.epochs_scale,
-                  dry_run=ctx.dry_run, command=ctx.command,
-                  report_dir=os.path.join(ctx.report_dir, "acr_vs_gain"),
-                  hparams_dir=os.path.join(ctx.out_dir, "hparams", "acr_vs_gain"))
-    print("== all datasets: acr_vs_gain ==", flush=True)
-    if ctx.dry_run and not os.path.isdir(runs_dir):
-        print(f"acr_vs_gain: {runs_dir} has no runs yet; it pairs them once they exist")
-    else:
-        out = acr_vs_gain.run(sub, runs_dir)
-        if out.get("report"):
-            reports.append(("all", "acr_vs_gain", out["report"]))
+    for e, name in todo:
+        print(f"== {e.key}: {name} ==", flush=True)
+        result = PIPELINES[name].run(bases[e.key], sub_context(ctx, bases[e.key], e, name,
+                                                                planned))
+        if result.get("report"):
+            reports.append((e.key, name, result["report"]))
+    if ctx.sharded and not ctx.dry_run:
+        missing = [p for p in plan_all(ctx, bases, todo) if p.status != "done"]
+        if missing:
+            common.log.info("all: shard %d/%d has trained its runs; %s; acr_vs_gain and the "
+                            "index are written by the shard that finishes last, or by the "
+                            "same command with --report_only", *ctx.shard,
+                            common.missing_text(missing, len(distinct)))
+            return {"reports": reports, "index": None}
+        reports = written_reports(ctx, bases, todo)
+    reports += final_reports(ctx)
     if ctx.dry_run:
         print(dry_run_total(planned), flush=True)
     index = None if ctx.dry_run else write_index(ctx, reports, skipped)
     return {"reports": reports, "index": index}
+
+
+def sub_context(ctx: Context, base, e: Entry, name: str, planned: list) -> Context:
+    """One experiment's Context: its report folder, the dataset's shared runs folder."""
+    return dataclasses.replace(ctx, report_dir=os.path.join(ctx.report_dir, e.key, name),
+                               runs_root=os.path.join(ctx.out_dir, "runs", base.dataset),
+                               hparams_dir=os.path.join(ctx.out_dir, "hparams", e.key, name),
+                               planned=planned)
+
+
+def plan_all(ctx: Context, bases: dict, todo: list) -> list:
+    """The distinct runs of all experiments in order of first use, numbered for --shard."""
+    planned: list = []
+    quiet = dataclasses.replace(ctx, collect_only=True, dry_run=False, report_only=False,
+                                print_commands=False, shard=(0, 1), shard_dirs=None)
+    for e, name in todo:
+        PIPELINES[name].run(bases[e.key], sub_context(quiet, bases[e.key], e, name, planned))
+    distinct: dict = {}
+    for p in planned:
+        distinct.setdefault(p.model_dir, p)
+    return [dataclasses.replace(p, index=i) for i, p in enumerate(distinct.values())]
+
+
+def written_reports(ctx: Context, bases: dict, todo: list) -> list:
+    """Every experiment's report once all runs are finished: other shards wrote some of
+    them; one whose grid was still incomplete when its shards passed is written now."""
+    reports = []
+    for e, name in todo:
+        path = os.path.join(ctx.report_dir, e.key, name, "report.md")
+        if not os.path.exists(path):
+            sub = sub_context(dataclasses.replace(ctx, report_only=True, shard=(0, 1),
+                                                  shard_dirs=None), bases[e.key], e, name, [])
+            path = PIPELINES[name].run(bases[e.key], sub).get("report")
+        if path:
+            reports.append((e.key, name, path))
+    return reports
+
+
+def final_reports(ctx: Context) -> list:
+    """acr_vs_gain over the runs of all datasets (Fig. 6)."""
+    runs_dir = os.path.join(ctx.out_dir, "runs")
+    sub = dataclasses.replace(ctx, report_dir=os.path.join(ctx.report_dir, "acr_vs_gain"),
+                              runs_root=runs_dir,
+                              hparams_dir=os.path.join(ctx.out_dir, "hparams", "acr_vs_gain"),
+                              planned=[], shard=(0, 1), shard_dirs=None)
+    print("== all datasets: acr_vs_gain ==", flush=True)
+    if ctx.dry_run and not os.path.isdir(runs_dir):
+        print(f"acr_vs_gain: {runs_dir} has no runs yet; it pairs them once they exist")
+        return []
+    out = acr_vs_gain.run(sub, runs_dir)
+    return [("all", "acr_vs_gain", out["report"])] if out.get("report") else []
 
 
 def dry_run_total(planned: list) -> str:
@@ -202,7 +266,7 @@ def _main():
         overrides = [values[n].serialize() for n in _config_flag_names() if values[n].present]
         entries, skipped = available(values.data_dir, tuple(values.only))
         bases = {e.key: config_for(e.flagfile, overrides) for e in entries}
-        cli.setup_logging("pipelines.all")
+        common.setup_logging(ctx, "pipelines.all")
         with interrupt.stop_on_signals():
             out = run(ctx, bases, entries, skipped=skipped)
             if out["index"]:

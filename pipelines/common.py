@@ -10,7 +10,12 @@ seeds through `train_lib.train_and_evaluate`, each in `<runs_root>/<name>/seed_<
 * a finished run (results.json with a non-empty `final`) is skipped, an interrupted one
   resumes from its last checkpoint (train_and_evaluate does that), and a folder holding a
   run with other settings is refused in one sentence;
-* `--epochs_scale` multiplies the epochs and the LR milestones; the report says so.
+* `--epochs_scale` multiplies the epochs and the LR milestones; the report says so;
+* `--shard=I/N` runs the grid entries whose index (position in the full, seed-major planned
+  list) is I mod N, so N machines sharing --out_dir split the grid; the report is written
+  once every run is finished, by the last shard or by `--report_only`; `--print_commands`
+  prints one `python -m lg_tf.train` line per pending run instead (Slurm arrays, Kubernetes
+  indexed jobs).
 """
 
 from __future__ import annotations
@@ -52,6 +57,13 @@ class Context:
     runs_root: str = ""     # the run folders (default: out_dir/runs)
     hparams_dir: str = ""   # TensorBoard HParams view (default: out_dir/hparams/<pipeline>)
     planned: list = dataclasses.field(default_factory=list, repr=False)  # dry runs add here
+    shard: tuple = (0, 1)         # (I, N): run the grid entries whose index % N == I
+    report_only: bool = False     # train nothing; report if every run is finished
+    print_commands: bool = False  # print one lg_tf.train line per pending run; train nothing
+    # Set by pipelines.all, not by flags: the runs of this shard over several grids (their
+    # shared runs must have one owner), and a planning pass that adds to `planned` only.
+    shard_dirs: frozenset | None = None
+    collect_only: bool = False
 
     def __post_init__(self):
         if not self.out_dir:
@@ -61,14 +73,54 @@ class Context:
         if not (self.epochs_scale > 0 and math.isfinite(self.epochs_scale)):
             raise PipelineError(f"--epochs_scale={self.epochs_scale} must be a positive number, "
                                 "e.g. 0.1 for a tenth of the epochs")
+        if isinstance(self.shard, str):
+            self.shard = parse_shard(self.shard)
+        self.shard = tuple(self.shard)
+        _check_modes(self)
         self.report_dir = self.report_dir or self.out_dir
         self.runs_root = self.runs_root or os.path.join(self.out_dir, "runs")
+
+    @property
+    def sharded(self) -> bool:
+        return self.shard[1] > 1 or self.shard_dirs is not None
+
+    def in_shard(self, p: Planned) -> bool:
+        if self.shard_dirs is not None:
+            return p.model_dir in self.shard_dirs
+        return p.index % self.shard[1] == self.shard[0]
 
     def hparams_for(self, pipeline: str) -> str:
         return self.hparams_dir or os.path.join(self.out_dir, "hparams", pipeline)
 
     def seed_list(self, base: config_lib.Config) -> list[int]:
         return list(range(base.seed, base.seed + self.seeds))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' as (I, N); '' is the whole grid, (0, 1)."""
+    if not text:
+        return (0, 1)
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:   # not two parts, or not integers
+        i, n = -1, 0
+    if not 0 <= i < n:
+        raise PipelineError(f"--shard={text} must be I/N with 0 <= I < N, e.g. 0/4 (the "
+                            "first of 4 machines)")
+    return (i, n)
+
+
+def _check_modes(ctx: Context) -> None:
+    i, n = ctx.shard
+    if not (isinstance(i, int) and isinstance(n, int) and 0 <= i < n):
+        raise PipelineError(f"--shard={i}/{n} must be I/N with 0 <= I < N, e.g. 0/4")
+    modes = [name for name, on in (("--dry_run", ctx.dry_run), ("--report_only",
+                                   ctx.report_only), ("--print_commands", ctx.print_commands))
+             if on]
+    if len(modes) > 1:
+        raise PipelineError(f"{' and '.join(modes)} exclude each other; give only one")
+    if ctx.report_only and ctx.shard != (0, 1):
+        raise PipelineError("--report_only reads the whole grid; drop --shard")
 
 
 def command_line() -> str:
@@ -116,10 +168,17 @@ def run_name(cfg: config_lib.Config) -> str:
     """Canonical folder name: granularity plus what sets the run apart from a plain one."""
     from lg_tf.data import datasets
     parts = [cfg.granularity]
+    # A target's own setting is always named (a later change of its default renames nothing).
+    setting = {"joint": ("lw", cfg.coarse_loss_weight), "soft_labels": ("beta", cfg.soft_beta),
+               "hxe": ("alpha", cfg.hxe_alpha)}.get(cfg.granularity)
+    if setting:
+        parts.append(f"{setting[0]}{setting[1]:g}")
     if cfg.hierarchy and cfg.hierarchy != datasets.DATASETS[cfg.dataset].default_hierarchy:
         parts.append(f"h-{cfg.hierarchy}")
     if cfg.hierarchy_file:
         parts.append(f"hf-{os.path.splitext(os.path.basename(cfg.hierarchy_file))[0]}")
+    if cfg.labels_file:
+        parts.append(f"lf-{os.path.splitext(os.path.basename(cfg.labels_file))[0]}")
     if cfg.coarse_zero:
         parts.append(f"cz{cfg.coarse_zero}")
     if cfg.train_fraction != 1:
@@ -246,6 +305,7 @@ class Planned:
     cfg: config_lib.Config
     model_dir: str
     status: str
+    index: int = 0      # position in the full planned list: what --shard splits on
 
 
 def plan(base: config_lib.Config, specs: Sequence[RunSpec], ctx: Context) -> list[Planned]:
@@ -258,7 +318,7 @@ def plan(base: config_lib.Config, specs: Sequence[RunSpec], ctx: Context) -> lis
         for s in specs:
             cfg = make_config(base, s, seed, ctx.epochs_scale)
             path = model_dir(ctx, s, seed)
-            out.append(Planned(s, seed, cfg, path, run_status(path, cfg)))
+            out.append(Planned(s, seed, cfg, path, run_status(path, cfg), len(out)))
     return out
 
 
@@ -271,10 +331,10 @@ def describe_plan(title: str, planned: Sequence[Planned], ctx: Context) -> str:
              f"  {'#':>3}  {'run':<28} {'label':<26} {'seed':>4} {'epochs':>6} {'steps':>6} "
              f"{'batch':>5} {'images':>11}  status"]
     todo_images, unknown, seconds, rate_runs = 0, 0, 0.0, 0
-    for i, p in enumerate(planned, 1):
+    for p in planned:
         work = planned_work(p.cfg)
         images = work["images"]
-        lines.append(f"  {i:>3}  {p.spec.name:<28} {p.spec.label:<26} {p.seed:>4} "
+        lines.append(f"  {p.index + 1:>3}  {p.spec.name:<28} {p.spec.label:<26} {p.seed:>4} "
                      f"{work['epochs']:>6} {work['steps'] or '?':>6} {p.cfg.batch_size:>5} "
                      f"{images if images is not None else '?':>11}  {p.status}")
         if p.status == "done":
@@ -314,7 +374,8 @@ def _duration(seconds: float) -> str:
 
 
 def execute(name: str, base, specs, ctx, write) -> dict:
-    """Runs (with --dry_run: lists) a pipeline's grid, then writes its report via `write`."""
+    """Runs a pipeline's grid (or lists it, or prints its commands), then writes its report
+    via `write` once every run of the grid is finished."""
     runs = run_grid(name, base, specs, ctx)
     report = None if runs is None else write(base, ctx, specs, runs)
     return {"specs": specs, "runs": runs, "report": report}
@@ -327,14 +388,44 @@ def print_report(out: dict) -> None:
 
 def run_grid(title: str, base: config_lib.Config, specs: Sequence[RunSpec],
              ctx: Context) -> dict[str, list[dict]] | None:
-    """Trains what is not finished; returns {run name: [results per seed]} (None on --dry_run)."""
+    """Trains this shard's unfinished runs; returns {run name: [results per seed]} once every
+    run of the grid is finished, else None (--dry_run, --print_commands, runs left to other
+    shards). --report_only trains nothing and raises while runs are missing."""
     planned = plan(base, specs, ctx)
-    if ctx.dry_run:
-        print(describe_plan(title, planned, ctx), flush=True)
+    mine = [p for p in planned if ctx.in_shard(p)]
+    if ctx.collect_only:
         ctx.planned.extend(planned)
         return None
+    if ctx.dry_run:
+        print(describe_plan(title + shard_note(ctx, mine, planned), mine, ctx), flush=True)
+        ctx.planned.extend(mine)
+        return None
+    if ctx.print_commands:
+        print_commands(title, mine, ctx)
+        return None
+    if ctx.report_only:
+        require_finished(title, planned)
+        return collect(specs, planned, {})
+    done = train_share(mine)
+    missing = [p for p in planned if p.model_dir not in done and not is_done(p)]
+    if missing:
+        log.info("%s: shard %d/%d has trained its %d run(s); %s; the report is written by the "
+                 "shard that finishes last, or by the same command with --report_only",
+                 title, *ctx.shard, len(mine), missing_text(missing, len(planned)))
+        return None
+    return collect(specs, planned, done)
+
+
+def shard_note(ctx: Context, mine: Sequence[Planned], planned: Sequence[Planned]) -> str:
+    if not ctx.sharded:
+        return ""
+    return f" (shard {ctx.shard[0]}/{ctx.shard[1]}: {len(mine)} of {len(planned)} trainings)"
+
+
+def train_share(planned: Sequence[Planned]) -> dict[str, dict]:
+    """Trains (or skips, when finished) each planned run in order: {model_dir: results}."""
     from lg_tf import interrupt, train_lib
-    out: dict[str, list[dict]] = {s.name: [] for s in specs}
+    out: dict[str, dict] = {}
     total = len(planned)
     for i, p in enumerate(planned, 1):
         head = f"run {i}/{total} {p.spec.label} seed {p.seed}"
@@ -357,8 +448,56 @@ def run_grid(title: str, base: config_lib.Config, specs: Sequence[RunSpec],
                               "resume the grid")
             log.info("%s: done in %.0f s (%s)", head, time.perf_counter() - start,
                      headline(results))
-        out[p.spec.name].append(results)
+        out[p.model_dir] = results
     return out
+
+
+def is_done(p: Planned) -> bool:
+    """Finished now: another shard may have finished it since it was planned."""
+    return run_status(p.model_dir, p.cfg) == "done"
+
+
+def collect(specs: Sequence[RunSpec], planned: Sequence[Planned],
+            results: dict[str, dict]) -> dict[str, list[dict]]:
+    """{run name: [results per seed]}, from `results` or else from the finished run folders."""
+    out: dict[str, list[dict]] = {s.name: [] for s in specs}
+    for p in planned:
+        out[p.spec.name].append(results.get(p.model_dir) or finished_results(p.model_dir))
+    return out
+
+
+def missing_text(missing: Sequence[Planned], total: int, show: int = 3) -> str:
+    """'2 of 8 runs are not finished (dir, dir)': the count and the first few folders."""
+    more = f" and {len(missing) - show} more" if len(missing) > show else ""
+    return (f"{len(missing)} of {total} runs are not finished "
+            f"({', '.join(p.model_dir for p in missing[:show])}{more})")
+
+
+def require_finished(title: str, planned: Sequence[Planned]) -> None:
+    """--report_only: every run must be finished, else one sentence saying what to run."""
+    missing = [p for p in planned if p.status != "done"]
+    if missing:
+        raise PipelineError(f"{title}: {missing_text(missing, len(planned))}; run the shards "
+                            "(--shard=I/N on each machine) or the same command without "
+                            "--report_only first, then --report_only again")
+
+
+def train_command(p: Planned) -> str:
+    """The lg_tf.train command line that trains exactly this run into its folder."""
+    args = ["python", "-m", "lg_tf.train", *config_lib.to_flags(p.cfg),
+            f"--model_dir={p.model_dir}"]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def print_commands(title: str, planned: Sequence[Planned], ctx: Context) -> None:
+    """One line per unfinished run on stdout, nothing else (logs go to stderr)."""
+    pending = [p for p in planned if p.status != "done"]
+    for p in pending:
+        print(train_command(p), flush=True)
+    where = f" of shard {ctx.shard[0]}/{ctx.shard[1]}" if ctx.sharded else ""
+    log.info("%s: printed the commands of the %d unfinished of %d run(s)%s; once they are "
+             "finished, the same command with --report_only writes the report", title,
+             len(pending), len(planned), where)
 
 
 def headline(results: dict) -> str:
@@ -519,6 +658,12 @@ PIPELINE_HELP = {
     "epochs_scale": "Multiplies --epochs and the LR milestones (0.1: a tenth); the report "
                     "says so, and below 1 calls it a scaled run.",
     "dry_run": "Print the grid and an estimated cost; train nothing.",
+    "shard": "I/N: run only the grid entries whose index is I mod N (0/4 ... 3/4 on four "
+             "machines sharing --out_dir); the shard that finishes last writes the report.",
+    "report_only": "Train nothing; write the report if every run of the grid is finished, "
+                   "else name the missing runs (after the shards).",
+    "print_commands": "Print one `python -m lg_tf.train ... --model_dir=...` line per "
+                      "unfinished run (of --shard) and nothing else on stdout; train nothing.",
 }
 
 
@@ -532,6 +677,10 @@ def define_flags(extra: dict | None = None, flag_values=None) -> None:
     flags.DEFINE_integer("seeds", 1, PIPELINE_HELP["seeds"], flag_values=values)
     flags.DEFINE_float("epochs_scale", 1.0, PIPELINE_HELP["epochs_scale"], flag_values=values)
     flags.DEFINE_bool("dry_run", False, PIPELINE_HELP["dry_run"], flag_values=values)
+    flags.DEFINE_string("shard", "", PIPELINE_HELP["shard"], flag_values=values)
+    flags.DEFINE_bool("report_only", False, PIPELINE_HELP["report_only"], flag_values=values)
+    flags.DEFINE_bool("print_commands", False, PIPELINE_HELP["print_commands"],
+                      flag_values=values)
     for name, (kind, default, text) in (extra or {}).items():
         getattr(flags, f"DEFINE_{kind}")(name, default, text, flag_values=values)
 
@@ -554,9 +703,23 @@ def base_config(values) -> config_lib.Config:
 
 
 def context_from_flags(values, **kwargs) -> Context:
+    """The pipeline flags as a Context; a bad --shard is refused here, before TensorFlow."""
     return Context(out_dir=values.out_dir, seeds=values.seeds, epochs_scale=values.epochs_scale,
                    dry_run=values.dry_run, command=command_line(),
-                   report_dir=values.report_dir, **kwargs)
+                   report_dir=values.report_dir, shard=parse_shard(values.shard),
+                   report_only=values.report_only, print_commands=values.print_commands,
+                   **kwargs)
+
+
+def setup_logging(ctx: Context, command: str) -> None:
+    """The CLI's logging; with --print_commands stdout holds the commands only, so the
+    progress lines move to stderr."""
+    from lg_tf import cli
+    cli.setup_logging(command)
+    if ctx.print_commands:
+        for handler in logging.getLogger("lg_tf").handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+                handler.setStream(sys.stderr)
 
 
 def entry_point(doc: str, body: Callable, extra_flags: dict | None = None,
@@ -579,7 +742,7 @@ def entry_point(doc: str, body: Callable, extra_flags: dict | None = None,
         values = flags.FLAGS
         base = base_config(values)      # validated before TensorFlow is imported
         ctx = context_from_flags(values)
-        cli.setup_logging("pipelines")
+        setup_logging(ctx, "pipelines")
         with interrupt.stop_on_signals():
             body(values, base, ctx)
             return EXIT_PREEMPTED if interrupt.requested() else 0

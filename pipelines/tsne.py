@@ -4,7 +4,9 @@ usage: python -m pipelines.tsne --flagfile=flags/<dataset>.cfg --out_dir=DIR
            [--max_samples=2000] [--epochs_scale=S] [--dry_run] [--report_dir=DIR]
            [lg_tf flags]
 
-Trains (or reuses, in a shared --out_dir) the coarse and the fine run of the first seed,
+Trains (or reuses, in a shared --out_dir) the coarse and the fine run of the first seed
+(--shard, --print_commands and --report_only work as for any grid: the maps are drawn once
+both runs are finished),
 restores each one's newest checkpoint (train_lib.restore_run), takes the `features` layer
 output (global average pool) for a fixed-seed sample of the test split, and draws both
 t-SNE maps side by side, coloured by coarse class with each coarse class's mean marked
@@ -45,8 +47,9 @@ def run(base, ctx: Context, max_samples: int = MAX_SAMPLES) -> dict:
     ctx = dataclasses.replace(ctx, seeds=1)   # one pair of models is the figure
     specs = grid(base)
     runs = common.run_grid(NAME, base, specs, ctx)
-    if runs is None:
-        print(f"  then: t-SNE of up to {max_samples} test images per run", flush=True)
+    if runs is None:   # listed, commands printed, or runs left to other shards
+        if ctx.dry_run:
+            print(f"  then: t-SNE of up to {max_samples} test images per run", flush=True)
         return {"specs": specs, "runs": None, "report": None}
     maps = {}
     for s in specs:
