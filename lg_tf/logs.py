@@ -36,7 +36,11 @@ def import_tensorflow_quietly() -> None:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
+            import tensorflow
+            # Platforms (CUDA's cuInit line) initialise on first device use, not at import:
+            # listing the devices here keeps that line off stderr too. Logical devices can
+            # still be configured afterwards.
+            tensorflow.config.list_physical_devices()
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)
