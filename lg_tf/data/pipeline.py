@@ -138,11 +138,15 @@ def make_dataset(split: Split, spec: ImageSpec, *, training: bool, batch_size: i
     """Batched (uint8 image, int32 label) pairs; labels are coarse when `parent` is given.
 
     `batch_size` is the global batch; with an `input_context` each input pipeline gets its
-    shard and the per-replica batch.
+    shard (every num_input_pipelines-th example, before anything is read or augmented) and
+    the per-replica batch; an evaluation pipeline then yields the same number of batches on
+    every worker, none empty (`eval_batch_sizes`).
     """
-    shard = (1, 0)
+    shard, sizes = (1, 0), None
     if input_context is not None:
         shard = (input_context.num_input_pipelines, input_context.input_pipeline_id)
+        if not training:
+            sizes = eval_batch_sizes(len(split), batch_size, input_context)
         batch_size = input_context.get_per_replica_batch_size(batch_size)
         seed = seed + 7919 * input_context.input_pipeline_id
     if split.is_files or split.images.shape[1:3] != (spec.size, spec.size):
@@ -154,10 +158,11 @@ def make_dataset(split: Split, spec: ImageSpec, *, training: bool, batch_size: i
             if training:
                 ds = ds.shuffle(len(split) // shard[0] + 1, seed=seed,
                                 reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=AUTOTUNE,
-                      deterministic=True)
+        ds = _rebatch(ds.batch(batch_size, drop_remainder=training,
+                               num_parallel_calls=AUTOTUNE, deterministic=True),
+                      sizes, batch_size)
     else:
-        ds = _batched_from_memory(split, training, batch_size, seed, shard)
+        ds = _batched_from_memory(split, training, batch_size, seed, shard, sizes)
     crop = training and spec.augment == "cifar"
     flip_only = training and spec.augment == "imagenet" and not split.is_files
     table = None if parent is None else tf.constant(parent, tf.int32)
@@ -174,12 +179,51 @@ def make_dataset(split: Split, spec: ImageSpec, *, training: bool, batch_size: i
         return images, labels
 
     ds = _zip_seeds(ds, seed + 2).map(finish, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if input_context is not None and not training:
+        # Every pipeline says it has the same number of batches, so a consumer (Keras runs
+        # exactly `cardinality` steps when it is known) steps in lockstep on every worker.
+        # Without a layout the shards' lengths differ: unknown, so it stops on tf.distribute's
+        # end of data, which comes when every shard is done (short ones get empty batches).
+        ds = (ds.filter(lambda images, labels: True) if sizes is None else
+              ds.apply(tf.data.experimental.assert_cardinality(len(sizes))))
     options = tf.data.Options()
     options.deterministic = True
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.OFF if input_context is not None
         else tf.data.experimental.AutoShardPolicy.DATA)
     return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def eval_batch_sizes(n: int, batch_size: int,
+                     context: tf.distribute.InputContext) -> np.ndarray | None:
+    """The batch sizes of one evaluation pipeline: one batch of at least one image per local
+    replica for each of ceil(n / batch_size) steps (the one-pipeline count), full batches
+    first. None when a shard has fewer images than that (a test split about as small as the
+    number of replicas).
+
+    Under tf.distribute the pipelines run in lockstep. Plain batching can leave a shard a
+    step short (65 images on 2 workers, global batch 32: shards of 33 and 32, batches
+    16+16+1 and 16+16); tf.distribute would then hand its replicas empty batches, and
+    TensorFlow's oneDNN CPU convolution returns an empty batch with the wrong number of
+    channels (the run fails). Such a shard ends with smaller batches instead (16+15+1).
+    Every image is still read once; the metrics are sums over images, so the numbers do
+    not change.
+    """
+    pipelines, index = context.num_input_pipelines, context.input_pipeline_id
+    per_replica = context.get_per_replica_batch_size(batch_size)
+    slots = -(-n // batch_size) * (context.num_replicas_in_sync // pipelines)
+    if n // pipelines < slots:  # the smallest shard: every pipeline decides alike
+        return None
+    count = len(range(index, n, pipelines))  # this pipeline's shard
+    j = np.arange(slots)  # full batches while every later slot can still get one image
+    return np.clip(count - j * per_replica - (slots - 1 - j), 1, per_replica).astype(np.int64)
+
+
+def _rebatch(ds: tf.data.Dataset, sizes: np.ndarray | None, batch_size: int) -> tf.data.Dataset:
+    """Re-cuts plain batches of `batch_size` into `sizes`, where they differ."""
+    if sizes is None or -(-int(sizes.sum()) // batch_size) == len(sizes):
+        return ds
+    return ds.rebatch(tf.constant(sizes, tf.int64))
 
 
 def _zip_seeds(ds: tf.data.Dataset, seed: int) -> tf.data.Dataset:
@@ -200,7 +244,8 @@ def _decode_full_size(ds, spec: ImageSpec, training: bool, seed: int):
 
 
 def _batched_from_memory(split: Split, training: bool, batch_size: int, seed: int,
-                         shard: tuple[int, int]) -> tf.data.Dataset:
+                         shard: tuple[int, int],
+                         sizes: np.ndarray | None = None) -> tf.data.Dataset:
     """Shuffles and batches example *indices*, then gathers whole batches of pixels.
 
     Moving one int64 per example through shuffle/batch instead of a 3 KB image is what
@@ -210,7 +255,7 @@ def _batched_from_memory(split: Split, training: bool, batch_size: int, seed: in
     ds = tf.data.Dataset.range(len(split)).shard(*shard)
     if training:
         ds = ds.shuffle(len(split) // shard[0] + 1, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=training)
+    ds = _rebatch(ds.batch(batch_size, drop_remainder=training), sizes, batch_size)
     return ds.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
                   num_parallel_calls=AUTOTUNE, deterministic=True)
 
