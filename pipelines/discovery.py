@@ -137,23 +137,30 @@ def discovered_spec(base, grouping: str, source: str, k, labels: str) -> common.
                        granularity="fine", hierarchy=grouping, labels_file=labels)
 
 
-def run(base, ctx: Context, groupings=None, sources=features_lib.SOURCES, ks=KS) -> dict:
+def run(base, ctx: Context, groupings=None, sources=features_lib.SOURCES, ks=KS,
+        train_ks=None) -> dict:
+    """`train_ks` (default: all of `ks`): the k whose labels are trained on; the others are
+    clustered and scored (NMI, ARI) only."""
     ks = check(base, sources, ks)
+    train_ks = {str(clustering.parse_k(k)) for k in (train_ks or ks)}
+    if not train_ks <= {str(k) for k in ks}:
+        raise common.PipelineError(f"--train_ks={','.join(sorted(train_ks))} must be among "
+                                   f"--ks={','.join(map(str, ks))}")
     _check_modes(ctx)
     groupings = groupings_for(base, groupings)
     specs = base_specs(base, groupings)
     runs = common.run_grid(NAME + " (CC and FC)", base, specs, ctx)
     if runs is None:   # --dry_run: the discovered runs depend on the clustering
         print(f"then per grouping and seed: {len(sources)} feature source(s) x {len(ks)} "
-              f"k = up to {len(sources) * len(ks)} trainings on discovered labels "
-              f"({len(groupings) * ctx.seeds * len(sources) * len(ks)} in all)")
+              f"k = up to {len(sources) * len(train_ks)} trainings on discovered labels "
+              f"({len(groupings) * ctx.seeds * len(sources) * len(train_ks)} in all)")
         return {"specs": specs, "runs": None, "report": None}
     found = {"agreement": {}, "results": {}, "specs": {}}
     for g in groupings:
         cc = next(s for s in specs if s.tag == {"series": "CC", "grouping": g})
         for seed in ctx.seed_list(base):
             train_discovered(base, ctx, g, seed, common.model_dir(ctx, cc, seed), sources,
-                             ks, found)
+                             ks, train_ks, found)
     for spec in found["specs"].values():
         runs[spec.name] = found["results_by_name"][spec.name]
     report_path = write(base, ctx, groupings, sources, ks, specs, runs, found)
@@ -170,13 +177,15 @@ def _check_modes(ctx: Context) -> None:
 
 
 def train_discovered(base, ctx: Context, g: str, seed: int, cc_dir: str, sources, ks,
-                     found: dict) -> None:
+                     train_ks: set, found: dict) -> None:
     """Clusters one grouping and seed, trains each distinct labelling, records results in
     `found`: agreement[(g, source, k)], results[(g, source, k)] (per seed), specs."""
     labelled = cluster_all(base, ctx, g, seed, cc_dir, sources, ks)
     owner, to_train = {}, []
     for (source, k), item in labelled.items():
         found["agreement"].setdefault((g, source, str(k)), []).append(item["summary"])
+        if str(k) not in train_ks:
+            continue
         digest = _digest(item["labels"])
         if digest not in owner:     # k=auto may choose a fixed k's exact labels: train once
             owner[digest] = discovered_spec(dataclasses.replace(base, seed=seed), g, source,
@@ -191,6 +200,8 @@ def train_discovered(base, ctx: Context, g: str, seed: int, cc_dir: str, sources
         by_name.setdefault(spec.name, []).extend(done[spec.name])
         found["specs"].setdefault(spec.name, spec)
     for (source, k), item in labelled.items():
+        if "spec" not in item:
+            continue
         if item["spec"].tag["k"] != str(k):
             log.info("%s seed %d %s k=%s: the same labels as k=%s, that run is reused", g,
                      seed, source, k, item["spec"].tag["k"])
@@ -231,6 +242,7 @@ def rows_for(g: str, specs, runs, found, sources, ks) -> tuple[list, list]:
             summaries = found["agreement"].get(key, [])
             d_results = found["results"].get(key, [])
             d = _acc(d_results)
+            trained = key in found["results"]
             both = [s for s in seeds if s in d]
             gain = (stats.paired_difference([d[s] for s in both], [cc[s] for s in both])
                     if both else None)
@@ -243,11 +255,13 @@ def rows_for(g: str, specs, runs, found, sources, ks) -> tuple[list, list]:
                                              for s in summaries]), 3) if summaries else "–",
                           _ci(stats.mean_ci([s["agreement"]["train"]["ari"]
                                              for s in summaries]), 3) if summaries else "–",
-                          _ci(stats.mean_ci([d[s] for s in both])) if both else "–",
+                          _ci(stats.mean_ci([d[s] for s in both])) if both else
+                          ("–" if trained else "not trained"),
                           _ci(gain, signed=True), share,
                           _acr([r["final"].get("test/acr") for r in d_results])])
-            settings.append({"grouping": g, "source": source, "k": str(k), "gain": gain,
-                          "fc_gain": fc_gain, "share": share})
+            if trained:
+                settings.append({"grouping": g, "source": source, "k": str(k), "gain": gain,
+                                 "fc_gain": fc_gain, "share": share})
     return table, settings
 
 
@@ -357,12 +371,14 @@ EXTRA_FLAGS = {
                   "on the embedded data, the dataset's own hierarchy otherwise)."),
     "sources": ("list", list(features_lib.SOURCES), "Feature sources to compare."),
     "ks": ("list", list(KS), "Pseudo-fine classes per coarse class (numbers and/or auto)."),
+    "train_ks": ("list", [], "The --ks whose labels are trained on (default: all); the "
+                 "others are clustered and scored (NMI, ARI) only."),
 }
 
 
 def main(values, base, ctx):
     common.print_report(run(base, ctx, list(values.groupings) or None, list(values.sources),
-                            list(values.ks)))
+                            list(values.ks), list(values.train_ks) or None))
 
 
 if __name__ == "__main__":

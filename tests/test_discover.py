@@ -291,3 +291,56 @@ def test_discover_train_compares_with_coarse_training_over_seeds(tmp_path):
         for run in ("coarse", "pseudo_fine"):
             assert (out / "runs" / run / f"seed_{seed}" / "export" / "saved_model.pb").exists()
     assert "Verdict:" in proc.stdout
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+@pytest.mark.slow
+def test_discovery_pipeline_on_mocked_cifar10(tmp_path):
+    """pipelines.discovery end to end on TFDS mock data (random images and labels): CC, FC
+    and the discovered runs train, k=auto reuses a fixed k's run when the labels agree, the
+    report has a row per feature source and k, and untrained k are scored only."""
+    from test_pipeline import mock_tfds
+
+    from lg_tf.config import Config
+    from pipelines import discovery
+    from pipelines.common import Context
+    base = Config(dataset="cifar10", data_dir=str(tmp_path / "data"), width=4, epochs=1,
+                  batch_size=16, eval_batch_size=20, steps_per_epoch=2, lr_milestones=(1,))
+    ctx = Context(out_dir=str(tmp_path / "out"), seeds=2)
+    with mock_tfds(tmp_path, "cifar10", {"train": 60, "test": 20}):
+        out = discovery.run(base, ctx, None, ["pixels", "penultimate"], ["2", "3"],
+                            train_ks=["2"])
+    report = open(out["report"]).read()
+    assert "| cifar10 | pixels, k=2 | 2 |" in report
+    assert "| cifar10 | penultimate, k=3 | 3 |" in report and "not trained" in report
+    trained = [n for n in out["runs"] if "_lf-" in n]
+    assert sorted(trained) == ["fine_lf-penultimate_k2", "fine_lf-pixels_k2"]
+    assert all(len(out["runs"][n]) == 2 for n in trained)        # both seeds
+    labels = tmp_path / "out" / "discovery" / "h-cifar10" / "seed_1" / "pixels_k3.csv"
+    keys = [line.split(",")[0] for line in open(labels)][1:]
+    assert len(set(keys)) == len(keys)                            # one row per image
+    assert sum(k.startswith("train/") for k in keys) == 60 and any(
+        k.startswith("test/") for k in keys)
+
+
+def test_labels_file_on_the_embedded_data_changes_the_fingerprint(embedded_dir, tmp_path):
+    from lg_tf.config import Config
+    from lg_tf.data import datasets
+    cfg = Config(dataset="embedded", data_dir=embedded_dir)
+    data = datasets.prepare(cfg)
+    h = data.hierarchy
+    rows = ["path,coarse,fine"]
+    for split, s in (("train", data.train), ("test", data.test)):
+        for i, label in zip(s.index, s.labels):
+            coarse = h.coarse_names[h.parent[label]]
+            rows.append(f"{split}/{i},{coarse},{coarse}_{i % 2}")
+    path = tmp_path / "labels.csv"
+    path.write_text("\n".join(rows) + "\n")
+    relabelled = datasets.prepare(Config(dataset="embedded", data_dir=embedded_dir,
+                                         labels_file=str(path)))
+    assert relabelled.hierarchy.num_fine == 8 and relabelled.hierarchy.num_coarse == 4
+    parent = relabelled.hierarchy.parent_array()
+    np.testing.assert_array_equal(h.parent_array()[data.test.labels],
+                                  parent[relabelled.test.labels])      # same coarse classes
+    assert relabelled.stats["fingerprint"] != data.stats["fingerprint"]
