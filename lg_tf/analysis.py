@@ -32,6 +32,7 @@ MAX_PROJECTOR_SAMPLES = 2000
 EMBEDDING_TENSOR = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
 SAMPLE_SEED = 0
 CONFUSION = "confusion"  # the compiled metric's name, hence the key of evaluate()'s dict
+# Every target but coarse has fine outputs, hence a fine confusion matrix and ACR.
 ACR_NEEDS_FINE = "ACR needs a fine-trained model (this run trained on coarse labels)"
 
 
@@ -41,7 +42,8 @@ def confusion_matrix(model, dataset: tf.data.Dataset, steps: int | None = None) 
     """Counts [true, predicted] of a compiled fine model over a batched (images, labels) dataset.
 
     The one confusion-matrix path: `model.evaluate` with the compiled `ConfusionMatrix`
-    metric named "confusion" (train_lib.compile_model adds it to fine models), so the
+    metric named "confusion" (train_lib.compile_model adds it to every model with fine
+    outputs; a joint model's is counted on its fine head), so the
     counts of all replicas add up exactly, partial final batches included. `dataset` is an
     ordinary tf.data dataset; `steps` limits the number of batches (None: all of them).
     """

@@ -153,9 +153,10 @@ def acr_command(model_dir: str, split_name: str = "test", normalization: str = "
     """ACR of model_dir's run (its newest checkpoint, or the SavedModel `saved_model`) on a
     split; prints it, writes <model_dir>/acr_<split>.json and returns that payload."""
     from lg_tf import analysis, metrics
+    from lg_tf import config as config_lib
     from lg_tf.callbacks import write_json_atomic
     cfg = saved_config(model_dir)
-    if cfg.granularity != "fine":
+    if not config_lib.fine_outputs(cfg.granularity):
         raise RunError(f"ACR needs a fine-trained model; {model_dir} was trained with "
                        f"--granularity={cfg.granularity}")
     if saved_model:

@@ -56,6 +56,17 @@ _POS = dict(lo=1)           # a positive integer
 _NONNEG = dict(lo=0)
 _UNIT_OPEN = dict(lo=0, hi=1, hi_open=True)      # [0, 1)
 MAX_SEED = 2**32 - 1        # numpy and TensorFlow seeds are 32-bit
+# Training targets (--granularity); every one but coarse trains on fine labels and has fine
+# outputs (so fine accuracy, a fine confusion matrix and ACR).
+GRANULARITIES = ("fine", "coarse", "joint", "soft_labels", "hxe")
+# The fields that only their own target reads: another target refuses a non-default value.
+TARGET_FIELDS = {"coarse_loss_weight": "joint", "soft_beta": "soft_labels",
+                 "hxe_alpha": "hxe"}
+
+
+def fine_outputs(granularity: str) -> bool:
+    """Whether a target trains on fine labels and has fine outputs (all but coarse)."""
+    return granularity != "coarse"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,8 +112,18 @@ class Config:
     extra_layer: bool = _f(False, "Coarse ablation: features -> n_fine units -> n_coarse "
                            "(Table IV).", "Model")
     # training
-    granularity: str = _f("fine", "Train on fine or coarse labels (coarse accuracy is "
-                          "reported for both).", "Training", choices=("fine", "coarse"))
+    granularity: str = _f("fine", "Training target: coarse or fine labels, joint (a fine and "
+                          "a coarse head), soft_labels (fine targets smoothed by hierarchy "
+                          "distance) or hxe (hierarchical cross-entropy); coarse accuracy is "
+                          "reported for all.", "Training", choices=GRANULARITIES)
+    coarse_loss_weight: float = _f(1.0, "--granularity=joint: loss = CE_fine + this x "
+                                   "CE_coarse.", "Training", lo=0)
+    soft_beta: float = _f(4.0, "--granularity=soft_labels: target_i proportional to "
+                          "exp(-beta * d(i, y)), d = 0 itself, 1 a sibling, 2 another coarse "
+                          "class (larger: closer to one-hot).", "Training", lo=0, lo_open=True)
+    hxe_alpha: float = _f(0.5, "--granularity=hxe: loss = -log P(coarse) - exp(-alpha) log "
+                          "P(fine | coarse) (0: fine cross-entropy; larger: more weight on "
+                          "the coarse decision).", "Training", lo=0)
     epochs: int = _f(200, "Epochs at fraction 1 (scaled by 1/train_fraction). May be raised "
                      "on resume to train longer.", "Training", trained=False, scores=True, **_POS)
     batch_size: int = _f(128, "Global training batch size (split evenly across replicas).",
@@ -229,6 +250,7 @@ def validate(c: Config) -> Config:
     if c.extra_layer and c.granularity != "coarse":
         _fail("--extra_layer is the coarse-training ablation (Table IV); use it with "
               "--granularity=coarse")
+    _check_target_fields(c)
     if c.hierarchy_file and not os.path.isfile(c.hierarchy_file):
         _fail(f"--hierarchy_file='{c.hierarchy_file}' does not exist")
     if c.labels_file and not os.path.isfile(c.labels_file):
@@ -238,6 +260,16 @@ def validate(c: Config) -> Config:
         _fail("--labels_file brings its own fine->coarse pairs; drop --coarse_zero")
     _check_memory(c)
     return c
+
+
+def _check_target_fields(c: Config) -> None:
+    """A target's own setting given to another target would be silently unused (and would
+    set the run apart in resume checks and run names): refused instead."""
+    defaults = Config()
+    for name, target in TARGET_FIELDS.items():
+        if c.granularity != target and getattr(c, name) != getattr(defaults, name):
+            _fail(f"--{name} only applies to --granularity={target} (this run trains "
+                  f"--granularity={c.granularity}); drop it or change the target")
 
 
 def _check_field(name: str, value, s: Spec) -> None:

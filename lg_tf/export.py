@@ -1,5 +1,9 @@
 """SavedModel export with the preprocessing inside: uint8 images in, coarse/fine predictions out.
 
+Every target serves `coarse_probs`, `coarse_label` and `coarse_name`; targets with fine
+outputs (all but coarse) also serve `fine_probs`, `fine_label` and `fine_name`. A joint
+model's coarse outputs are its coarse head's (what its `coarse_accuracy` measures).
+
 A user of the SavedModel never needs the normalisation constants, the input size or the
 channel count: the serving function takes grayscale, RGB or RGBA uint8 images, resizes (or
 center-crops, for ImageNet-size models), normalises, runs the network and maps fine
@@ -65,20 +69,32 @@ def serving_fn(model, h: Hierarchy, spec: pipeline.ImageSpec, granularity: str, 
         rgb = tf.cond(n > 0, lambda: rgb, lambda: tf.zeros([1, spec.size, spec.size, 3], rgb.dtype))
         return tf.cast(model(tf.cast(rgb, tf.float32), training=False), tf.float32)[:n]
 
+    def coarse_outputs(coarse_probs, coarse):
+        return {"coarse_probs": coarse_probs, "coarse_label": coarse,
+                "coarse_name": tf.gather(coarse_names, coarse)}
+
+    def fine_outputs(logits):
+        fine = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return {"fine_probs": tf.nn.softmax(logits), "fine_label": fine,
+                "fine_name": tf.gather(fine_names, fine)}
+
     def serve(images):
         logits = run_model(prepare(to_rgb(images)))
         if granularity == "coarse":
             coarse_probs = tf.nn.softmax(logits)
-            coarse = tf.argmax(coarse_probs, axis=-1, output_type=tf.int32)
-            return {"coarse_probs": coarse_probs, "coarse_label": coarse,
-                    "coarse_name": tf.gather(coarse_names, coarse)}
-        fine_probs = tf.nn.softmax(logits)
-        fine = tf.argmax(logits, axis=-1, output_type=tf.int32)
+            return coarse_outputs(coarse_probs,
+                                  tf.argmax(coarse_probs, axis=-1, output_type=tf.int32))
+        if granularity == "joint":
+            # The coarse outputs are the coarse head's, as the run's coarse_accuracy is.
+            fine_logits, coarse_logits = metrics.split_heads(logits, h.num_fine)
+            coarse_probs = tf.nn.softmax(coarse_logits)
+            return {**coarse_outputs(coarse_probs,
+                                     tf.argmax(coarse_probs, axis=-1, output_type=tf.int32)),
+                    **fine_outputs(fine_logits)}
+        # fine, soft_labels, hxe: fine logits, mapped to coarse with the run's rule
         coarse = tf.cast(metrics.coarse_predictions(logits, parent, mode), tf.int32)
-        return {"coarse_probs": metrics.coarse_probabilities(logits, parent),
-                "coarse_label": coarse, "coarse_name": tf.gather(coarse_names, coarse),
-                "fine_probs": fine_probs, "fine_label": fine,
-                "fine_name": tf.gather(fine_names, fine)}
+        return {**coarse_outputs(metrics.coarse_probabilities(logits, parent), coarse),
+                **fine_outputs(logits)}
 
     return serve
 

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lg_tf import analysis, compat, hparams, interrupt, metrics, models, optim, run_dir
+from lg_tf import analysis, compat, hparams, interrupt, losses, metrics, models, optim, run_dir
 from lg_tf import callbacks as cb
 from lg_tf import config as config_lib
 from lg_tf import export as export_lib
@@ -109,16 +109,26 @@ def dtype_policy(name: str):
 
 # --------------------------------------------------------------------------- model
 
+def num_outputs(cfg: config_lib.Config, h) -> int:
+    """What build_model's `num_outputs` is for the target: the coarse classes of a coarse
+    run and of a joint run's coarse head, else the fine classes."""
+    return h.num_coarse if cfg.granularity in ("coarse", "joint") else h.num_fine
+
+
 def build_model(cfg: config_lib.Config, num_outputs: int, num_fine: int, spec):
+    """The target's model: `num_outputs` logits; joint: `num_fine` fine logits and then
+    `num_outputs` coarse logits in one output (models.heads.joint_head)."""
+    joint = cfg.granularity == "joint"
     kwargs = dict(input_shape=(spec.size, spec.size, 3), dropout=cfg.dropout,
                   normalization=(spec.mean, spec.std),
-                  extra_layer_units=num_fine if cfg.extra_layer else None)
+                  extra_layer_units=num_fine if cfg.extra_layer else None,
+                  coarse_head_classes=num_outputs if joint else None)
     if cfg.model == "wide_resnet":
         kwargs.update(depth=cfg.wrn_depth, widen_factor=cfg.wrn_widen,
                       block_dropout=cfg.block_dropout)
     else:
         kwargs.update(width=cfg.width)
-    return models.build_model(cfg.model, num_outputs, **kwargs)
+    return models.build_model(cfg.model, num_fine if joint else num_outputs, **kwargs)
 
 
 def compile_model(model, cfg: config_lib.Config, h, steps_per_epoch: int) -> None:
@@ -127,22 +137,48 @@ def compile_model(model, cfg: config_lib.Config, h, steps_per_epoch: int) -> Non
                                  steps_per_epoch)
     else:
         lr = cfg.learning_rate
-    fine = cfg.granularity == "fine"
-    parent = h.parent if fine else None
-    run_metrics = [metrics.CoarseAccuracy(parent, cfg.coarse_metric),
-                   # Per coarse class recall of every run (evaluate() turns it into scalars).
-                   metrics.CoarseConfusion(h.num_coarse, parent, cfg.coarse_metric,
-                                           name=metrics.COARSE_CONFUSION)]
-    if fine:
-        run_metrics.append(keras.metrics.SparseCategoricalAccuracy(name="fine_accuracy"))
-        # Counted during every evaluation, so ACR needs no pass of its own over the test split.
-        run_metrics.append(metrics.ConfusionMatrix(h.num_fine, name="confusion"))
     model.compile(
         optimizer=optim.CoupledSGD(lr, momentum=cfg.momentum,
                                    coupled_weight_decay=cfg.weight_decay,
                                    skip_nonfinite=cfg.on_nan == "skip_batch"),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=run_metrics, jit_compile=cfg.jit_compile)
+        loss=target_loss(cfg, h), metrics=run_metrics(cfg, h), jit_compile=cfg.jit_compile)
+
+
+def target_loss(cfg: config_lib.Config, h) -> keras.losses.Loss:
+    """The training loss of `--granularity` (coarse and fine: plain cross-entropy)."""
+    if cfg.granularity == "joint":
+        return losses.JointCrossEntropy(h.parent, cfg.coarse_loss_weight)
+    if cfg.granularity == "soft_labels":
+        return losses.SoftLabelCrossEntropy(h.parent, cfg.soft_beta)
+    if cfg.granularity == "hxe":
+        return losses.HierarchicalCrossEntropy(h.parent, cfg.hxe_alpha)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def run_metrics(cfg: config_lib.Config, h) -> list:
+    """Every run's metrics: the same coarse ones (accuracy, confusion, ECE, NLL), plus fine
+    accuracy, the fine confusion matrix and sibling mistakes where fine outputs exist, plus
+    a joint run's other two coarse accuracies (its `coarse_accuracy` is the coarse head's)."""
+    fine = config_lib.fine_outputs(cfg.granularity)
+    parent = h.parent if fine else None
+    joint = h.num_fine if cfg.granularity == "joint" else 0  # where its coarse head starts
+    out = [metrics.CoarseAccuracy(parent, cfg.coarse_metric, num_fine=joint),
+           # Per coarse class recall of every run (evaluate() turns it into scalars).
+           metrics.CoarseConfusion(h.num_coarse, parent, cfg.coarse_metric,
+                                   name=metrics.COARSE_CONFUSION, num_fine=joint),
+           metrics.CoarseECE(parent, num_fine=joint), metrics.CoarseNLL(parent, num_fine=joint)]
+    if not fine:
+        return out
+    out.append(metrics.FineAccuracy(joint) if joint
+               else keras.metrics.SparseCategoricalAccuracy(name="fine_accuracy"))
+    # Counted during every evaluation, so ACR needs no pass of its own over the test split.
+    out.append(metrics.ConfusionMatrix(h.num_fine, name="confusion"))
+    out.append(metrics.SiblingMistakes(h.parent, num_fine=joint))
+    if joint:
+        out += [metrics.CoarseAccuracy(parent, cfg.coarse_metric, num_fine=joint, source=s,
+                                       name=f"coarse_accuracy_{name}")
+                for s, name in (("fine_head", "from_fine"), ("combined", "combined"))]
+    return out
 
 
 # --------------------------------------------------------------------------- input
@@ -240,7 +276,8 @@ class Run:
 
     @property
     def fine(self) -> bool:
-        return self.cfg.granularity == "fine"
+        """Fine labels in, fine outputs out (every target but coarse): ACR applies."""
+        return config_lib.fine_outputs(self.cfg.granularity)
 
 
 class RunResults(dict):
@@ -265,7 +302,7 @@ def build_run(cfg: config_lib.Config, model_dir: str, strategy=None, fresh: bool
                            f"replicas; use a multiple of {replicas}")
     data = data or datasets.prepare(cfg)
     h = data.hierarchy
-    fine = cfg.granularity == "fine"
+    fine = config_lib.fine_outputs(cfg.granularity)
     parent = None if fine else h.parent_array()
     if data.train is not None and len(data.train) < cfg.batch_size:
         raise RunError(f"only {len(data.train)} training images for --batch_size="
@@ -273,7 +310,7 @@ def build_run(cfg: config_lib.Config, model_dir: str, strategy=None, fresh: bool
     steps = cfg.steps_per_epoch or (len(data.train) // cfg.batch_size if data.train else 0)
     out_dir = _worker_dir(model_dir, strategy)
     with dtype_policy(cfg.mixed_precision), strategy.scope():
-        model = build_model(cfg, h.num_fine if fine else h.num_coarse, h.num_fine, data.spec)
+        model = build_model(cfg, num_outputs(cfg, h), h.num_fine, data.spec)
         compile_model(model, cfg, h, max(steps, 1))
         model.optimizer.build(model.trainable_variables)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):

@@ -29,13 +29,15 @@ CHANGED = {
     "steps_per_epoch": 7, "eval_steps": 3, "seed": 5, "deterministic": True,
     "on_nan": "skip_batch", "acr_every": 2, "export_dir": "/tmp/e", "strategy": "one_device",
     "cpu_devices": 2, "mixed_precision": "bfloat16", "jit_compile": True, "overwrite": False,
+    "coarse_loss_weight": 0.5, "soft_beta": 2.0, "hxe_alpha": 1.0, "labels_file": "",
 }
 # The flags issue 9 found resumed silently, plus the rest that change what is trained.
 TRAINED = {"dataset", "hierarchy", "train_fraction", "label_noise", "holdout_fraction",
            "image_size", "model", "width", "wrn_depth", "wrn_widen", "block_dropout",
            "dropout", "extra_layer", "granularity", "batch_size", "learning_rate",
            "lr_schedule", "lr_milestones", "lr_decay", "plateau_patience", "momentum",
-           "weight_decay", "coarse_metric", "steps_per_epoch", "seed", "mixed_precision"}
+           "weight_decay", "coarse_metric", "steps_per_epoch", "seed", "mixed_precision",
+           "coarse_loss_weight", "soft_beta", "hxe_alpha"}
 HARMLESS = {"data_dir", "skip_corrupt", "epochs", "eval_batch_size", "train_eval",
             "eval_every", "eval_steps", "deterministic", "on_nan", "acr_every", "export_dir",
             "strategy", "cpu_devices", "jit_compile"}
@@ -45,7 +47,8 @@ def test_every_field_is_described_once_and_classified():
     specs = config_lib.specs()
     assert set(specs) == {f.name for f in dataclasses.fields(config_lib.Config)}
     assert set(CHANGED) == set(specs), "a new field needs a case in this test"
-    assert set(config_lib.trained_fields()) == TRAINED | {"coarse_zero", "hierarchy_file"}
+    assert set(config_lib.trained_fields()) == TRAINED | {"coarse_zero", "hierarchy_file",
+                                                           "labels_file"}
     for name, spec in specs.items():
         assert spec.help and spec.group in config_lib.GROUPS, name
     groups = config_lib.help_groups()

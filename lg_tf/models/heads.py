@@ -1,4 +1,4 @@
-"""Shared building blocks and the classification head used by every CNN.
+"""Shared building blocks and the classification heads used by every CNN.
 
 Conventions (chosen to mirror the PyTorch reference implementations):
 
@@ -84,13 +84,8 @@ def classification_head(x, num_classes: int, *, dropout: float = 0.0,
     * ``logits``: ``Dense(num_classes)`` in float32 (no softmax), so the loss
       stays numerically stable under mixed precision.
     """
-    if num_classes is None or int(num_classes) < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    if dropout < 0.0 or dropout >= 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-    x = layers.GlobalAveragePooling2D(name="features")(x)
-    if dropout > 0.0:
-        x = layers.Dropout(dropout, name="features_dropout")(x)
+    _check_classes(num_classes)
+    x = pooled_features(x, dropout)
     if extra_layer_units is not None:
         if int(extra_layer_units) < 1:
             raise ValueError(
@@ -99,7 +94,60 @@ def classification_head(x, num_classes: int, *, dropout: float = 0.0,
             int(extra_layer_units), activation=None,
             kernel_initializer=torch_default_kernel_init(),
             bias_initializer="zeros", name="extra_layer")(x)
+    return _logits(x, num_classes, "logits")
+
+
+def joint_head(x, num_fine: int, num_coarse: int, *, dropout: float = 0.0):
+    """Global average pool -> [dropout] -> a fine and a coarse linear head, side by side.
+
+    * ``features`` / ``features_dropout``: as in ``classification_head`` (shared).
+    * ``fine_logits``: ``Dense(num_fine)``, ``coarse_logits``: ``Dense(num_coarse)``, both
+      float32, on the same features.
+    * ``logits``: their concatenation [N, num_fine + num_coarse], fine first. One output
+      tensor rather than two model outputs, so that every compiled metric sees both heads
+      (the combined coarse prediction needs both; Keras gives a per-output metric only
+      its own output), and checkpoints, evaluate() and export handle one tensor as for
+      the other targets. ``lg_tf.metrics.split_heads`` takes it apart.
+    """
+    _check_classes(num_fine)
+    _check_classes(num_coarse)
+    x = pooled_features(x, dropout)
+    fine = _logits(x, num_fine, "fine_logits")
+    coarse = _logits(x, num_coarse, "coarse_logits")
+    return layers.Concatenate(axis=-1, dtype="float32", name="logits")([fine, coarse])
+
+
+def pooled_features(x, dropout: float = 0.0):
+    """The ``features`` layer (global average pool), then ``features_dropout`` if any."""
+    if dropout < 0.0 or dropout >= 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    x = layers.GlobalAveragePooling2D(name="features")(x)
+    if dropout > 0.0:
+        x = layers.Dropout(dropout, name="features_dropout")(x)
+    return x
+
+
+def head(x, num_classes: int, *, dropout: float = 0.0,
+         extra_layer_units: int | None = None, coarse_head_classes: int | None = None):
+    """The models' one call: ``joint_head`` when ``coarse_head_classes`` is given (then
+    ``num_classes`` is the fine head's size), else ``classification_head``."""
+    if coarse_head_classes is None:
+        return classification_head(x, num_classes, dropout=dropout,
+                                   extra_layer_units=extra_layer_units)
+    if extra_layer_units is not None:
+        raise ValueError("extra_layer_units is an ablation of the coarse classifier; a joint "
+                         "head takes none")
+    return joint_head(x, num_classes, coarse_head_classes, dropout=dropout)
+
+
+def _check_classes(num_classes) -> None:
+    if num_classes is None or int(num_classes) < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+
+
+def _logits(x, num_classes: int, name: str):
+    """Dense(num_classes) logits in float32 (no softmax): a stable loss under mixed precision."""
     return layers.Dense(
         int(num_classes), activation=None,
         kernel_initializer=torch_default_kernel_init(),
-        bias_initializer="zeros", dtype="float32", name="logits")(x)
+        bias_initializer="zeros", dtype="float32", name=name)(x)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from lg_tf.models.heads import bn_relu, classification_head, conv1x1, conv3x3, image_input
+from lg_tf.models.heads import bn_relu, conv1x1, conv3x3, head, image_input
 
 
 def _preact_block(x, in_planes: int, planes: int, stride: int, name: str):
@@ -35,11 +35,14 @@ def preact_resnet18(num_classes: int, *, width: int = 64,
                     input_shape: tuple[int, int, int] = (32, 32, 3),
                     dropout: float = 0.0,
                     extra_layer_units: int | None = None,
-                    normalization=None, name: str | None = None) -> keras.Model:
+                    normalization=None, coarse_head_classes: int | None = None,
+                    name: str | None = None) -> keras.Model:
     """Build a PreAct ResNet-18 producing float32 logits of shape (N, num_classes).
 
     ``width`` is the number of stem / first-stage filters (64 in the paper's
-    CIFAR model); the pooled ``features`` layer has ``8 * width`` units.
+    CIFAR model); the pooled ``features`` layer has ``8 * width`` units. With
+    ``coarse_head_classes`` the model is joint (``heads.joint_head``): ``num_classes`` fine
+    logits then ``coarse_head_classes`` coarse logits in one output.
     """
     if int(width) < 1:
         raise ValueError(f"width must be a positive integer, got {width!r}")
@@ -52,6 +55,6 @@ def preact_resnet18(num_classes: int, *, width: int = 64,
         for block, s in enumerate((stride, 1), start=1):
             x = _preact_block(x, in_planes, planes, s, name=f"stage{stage}_block{block}")
             in_planes = planes
-    outputs = classification_head(x, num_classes, dropout=dropout,
-                                  extra_layer_units=extra_layer_units)
+    outputs = head(x, num_classes, dropout=dropout, extra_layer_units=extra_layer_units,
+                   coarse_head_classes=coarse_head_classes)
     return keras.Model(inputs, outputs, name=name or f"preact_resnet18_w{width}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from lg_tf.models.heads import bn_relu, classification_head, conv1x1, conv3x3, image_input
+from lg_tf.models.heads import bn_relu, conv1x1, conv3x3, head, image_input
 
 
 def _wide_basic(x, in_planes: int, planes: int, stride: int, block_dropout: float,
@@ -39,11 +39,13 @@ def wide_resnet(num_classes: int, *, depth: int = 28, widen_factor: int = 10,
                 input_shape: tuple[int, int, int] = (32, 32, 3),
                 block_dropout: float = 0.3, dropout: float = 0.0,
                 extra_layer_units: int | None = None,
-                normalization=None, name: str | None = None) -> keras.Model:
+                normalization=None, coarse_head_classes: int | None = None,
+                name: str | None = None) -> keras.Model:
     """Build a WRN-``depth``-``widen_factor`` producing float32 logits.
 
     ``depth`` must satisfy ``(depth - 4) % 6 == 0`` (e.g. 10, 16, 22, 28, 40).
-    The pooled ``features`` layer has ``64 * widen_factor`` units.
+    The pooled ``features`` layer has ``64 * widen_factor`` units. With
+    ``coarse_head_classes`` the model is joint (``heads.joint_head``).
     """
     depth = int(depth)
     if depth < 10 or (depth - 4) % 6 != 0:
@@ -67,6 +69,6 @@ def wide_resnet(num_classes: int, *, depth: int = 28, widen_factor: int = 10,
                             name=f"stage{stage}_block{block}")
             in_planes = planes
     x = bn_relu(x, "final")
-    outputs = classification_head(x, num_classes, dropout=dropout,
-                                  extra_layer_units=extra_layer_units)
+    outputs = head(x, num_classes, dropout=dropout, extra_layer_units=extra_layer_units,
+                   coarse_head_classes=coarse_head_classes)
     return keras.Model(inputs, outputs, name=name or f"wide_resnet_{depth}_{k}")
