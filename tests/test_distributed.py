@@ -156,7 +156,8 @@ def test_each_worker_reads_its_half_and_evaluation_is_exact(tiny_config, tmp_pat
     for w in seen:
         np.testing.assert_array_equal(w["confusion"], run.test_confusion)
         np.testing.assert_array_equal(w["coarse_confusion"], run.test_coarse_confusion)
-        for key in ("test/coarse_accuracy", "test/fine_accuracy"):
+        for key in ("test/coarse_accuracy", "test/fine_accuracy", "test/coarse_ece",
+                    "test/coarse_nll", "test/sibling_mistakes"):
             assert w["final"][key] == pytest.approx(final[key], abs=1e-6), key
         assert w["final"]["test/loss"] == pytest.approx(final["test/loss"], rel=1e-4)
 
