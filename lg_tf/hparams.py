@@ -12,7 +12,8 @@ from typing import Iterable
 from lg_tf import config as config_lib
 
 METRICS = ("test/coarse_accuracy", "test/fine_accuracy", "test/acr",
-           "train_eval/coarse_accuracy")
+           "train_eval/coarse_accuracy", "test/coarse_ece", "test/coarse_nll",
+           "test/sibling_mistakes")
 
 
 def _value(v):
