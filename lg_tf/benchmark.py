@@ -2,6 +2,13 @@
 
     python -m lg_tf.benchmark pipeline [--batch_size=128] [--epochs=3] [--num_examples=50000]
     python -m lg_tf.benchmark train [--models=preact_resnet18_w64,...] [--steps=8]
+           [--mixed_precision=bfloat16]
+    python -m lg_tf.benchmark peer --torch_python=~/torchvenv/bin/python [--rounds=2]
+
+`peer` times lg_tf's training step and the same PreAct ResNet-18 in PyTorch
+(`bench/torch_preact_bench.py`, run with --torch_python: PyTorch is never an lg_tf
+dependency) in one process tree, interleaved round by round, and prints the paired table
+of BUILD.md ("Speed").
 
 `pipeline` times the training input pipeline (`pipeline.make_dataset(training=True)`:
 shuffle, batch, pad-4 crop + flip, prefetch; images stay uint8) on CIFAR-shaped random uint8
@@ -111,6 +118,7 @@ def _run_pipeline() -> None:
 # The paper's models as (registry name, kwargs, input size, classes, default batch).
 TRAIN_MODELS = {
     "preact_resnet18_w64": ("preact_resnet18", {"width": 64}, 32, 10, 64),
+    "preact_resnet18_w16": ("preact_resnet18", {"width": 16}, 32, 10, 128),
     "preact_resnet18_w16_224": ("preact_resnet18", {"width": 16}, 224, 10, 16),
     "wide_resnet_28_10": ("wide_resnet", {"depth": 28, "widen_factor": 10}, 32, 100, 16),
 }
@@ -163,7 +171,8 @@ def _timed_fit(model, dataset, steps: int) -> float:
 
 
 def train_benchmark(names=tuple(TRAIN_MODELS), steps: int = 8, batch_size: int = 0,
-                    jit_compile: bool = False, out: Callable[[str], None] = print) -> list[dict]:
+                    jit_compile: bool = False, out: Callable[[str], None] = print,
+                    mixed_precision: str = "none") -> list[dict]:
     """Images/s and GFLOP/s of the training step of each paper model, three ways:
     full (pipeline + loss + CoarseAccuracy + fine accuracy), no metrics, and a constant
     batch instead of the pipeline; the differences are what metrics and the pipeline cost."""
@@ -172,6 +181,7 @@ def train_benchmark(names=tuple(TRAIN_MODELS), steps: int = 8, batch_size: int =
     import tensorflow as tf
     from lg_tf import metrics, models, optim
     from lg_tf.data import pipeline
+    from lg_tf.train_lib import dtype_policy
 
     peak = matmul_gflops()
     out(f"fp32 matmul (2048^3): {peak:,.1f} GFLOP/s on {os.cpu_count()} CPU core(s); "
@@ -193,8 +203,9 @@ def train_benchmark(names=tuple(TRAIN_MODELS), steps: int = 8, batch_size: int =
 
         def build(with_metrics: bool):
             keras.utils.set_random_seed(0)
-            model = models.build_model(registry, classes, input_shape=(size, size, 3),
-                                       normalization=(spec.mean, spec.std), **kwargs)
+            with dtype_policy(mixed_precision):
+                model = models.build_model(registry, classes, input_shape=(size, size, 3),
+                                           normalization=(spec.mean, spec.std), **kwargs)
             extra = [metrics.CoarseAccuracy(parent),
                      keras.metrics.SparseCategoricalAccuracy(name="fine_accuracy")]
             model.compile(optimizer=optim.CoupledSGD(0.01, 0.9, 5e-4),
@@ -207,17 +218,21 @@ def train_benchmark(names=tuple(TRAIN_MODELS), steps: int = 8, batch_size: int =
         bare = _timed_fit(build(False), ds, steps)
         fixed = _timed_fit(build(True), constant, steps)
         row = {"model": name, "batch": batch, "jit_compile": jit_compile,
+               "mixed_precision": mixed_precision, "constant_images_per_s": batch / fixed,
                "gflop_per_image": flops / 1e9,
                "images_per_s": batch / full, "gflops": flops * batch / full / 1e9,
                "matmul_share": flops * batch / full / 1e9 / peak,
                "metrics_cost": full / bare - 1, "pipeline_cost": full / fixed - 1,
                "matmul_gflops": peak}
         rows.append(row)
-        out(f"{name}{' (XLA)' if jit_compile else ''}: batch {batch}, "
+        tags = (" (XLA)" if jit_compile else "") + (
+            f" ({mixed_precision})" if mixed_precision != "none" else "")
+        out(f"{name}{tags}: batch {batch}, "
             f"{row['gflop_per_image']:.2f} GFLOP/image (train), "
             f"{row['images_per_s']:.1f} images/s, {row['gflops']:.1f} GFLOP/s = "
             f"{row['matmul_share']:.0%} of matmul; metrics+logging cost "
-            f"{row['metrics_cost']:+.1%}, pipeline cost {row['pipeline_cost']:+.1%}")
+            f"{row['metrics_cost']:+.1%}, pipeline cost {row['pipeline_cost']:+.1%} "
+            f"({row['constant_images_per_s']:.1f} images/s on a constant batch)")
     return rows
 
 
@@ -226,19 +241,107 @@ def _define_train_flags() -> None:
     flags.DEFINE_integer("steps", 8, "Timed steps per variant (after a warm-up epoch).")
     flags.DEFINE_integer("batch_size", 0, "Global batch (0: each model's default).")
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+    flags.DEFINE_enum("mixed_precision", "none", ["none", "bfloat16", "float16"],
+                      "Compute dtype of the models (variables stay float32).")
 
 
 def _run_train() -> None:
     unknown = [m for m in FLAGS.models if m not in TRAIN_MODELS]
     if unknown:
         raise cli.UsageError(f"unknown model(s) {unknown}; choose from {list(TRAIN_MODELS)}")
-    rows = train_benchmark(FLAGS.models, FLAGS.steps, FLAGS.batch_size, FLAGS.jit_compile)
+    rows = train_benchmark(FLAGS.models, FLAGS.steps, FLAGS.batch_size, FLAGS.jit_compile,
+                           mixed_precision=FLAGS.mixed_precision)
     share = {r["model"]: r["matmul_share"] for r in rows}
     if "preact_resnet18_w64" in share:
         verdict = "PASS" if share["preact_resnet18_w64"] >= TARGET_MATMUL_SHARE else "BELOW"
         print(f"verdict: {verdict}: PreAct ResNet-18 w64 trains at "
               f"{share['preact_resnet18_w64']:.0%} of matmul GFLOP/s "
               f"(target {TARGET_MATMUL_SHARE:.0%})")
+
+
+# --------------------------------------------------------------------------- PyTorch peer
+
+PEER_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "bench", "torch_preact_bench.py")
+# (lg_tf model, PreAct width, batch): the rows of BUILD.md's paired table.
+PEER_CASES = {"w64b64": ("preact_resnet18_w64", 64, 64),
+              "w16b128": ("preact_resnet18_w16", 16, 128)}
+
+
+def torch_images_per_s(python: str, width: int, batch: int, channels_last: bool,
+                       bf16: bool, script: str = PEER_SCRIPT) -> float:
+    """One run of the PyTorch peer in its own interpreter; its images/s."""
+    import subprocess
+    args = [python, script, str(width), str(batch)] + (["cl"] if channels_last else []) + (
+        ["bf16"] if bf16 else [])
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise cli.UsageError(f"the PyTorch peer failed ({' '.join(args)}): "
+                             f"{proc.stderr.strip().splitlines()[-1:]}")
+    return float(proc.stdout.strip().splitlines()[-1].split(":")[-1].split()[0])
+
+
+def peer_benchmark(python: str, cases, precisions, rounds: int, steps: int,
+                   out: Callable[[str], None] = print) -> list[dict]:
+    """lg_tf and PyTorch interleaved per round; returns one dict per (case, precision)."""
+    import statistics as st
+    results: dict = {}
+    for r in range(1, rounds + 1):
+        for case in cases:
+            name, width, batch = PEER_CASES[case]
+            for precision in precisions:
+                bf16 = precision == "bf16"
+                row = train_benchmark([name], steps, batch, out=out,
+                                      mixed_precision="bfloat16" if bf16 else "none")[0]
+                got = results.setdefault((case, precision), {"lg_tf": [], "lg_tf_constant": [],
+                                                             "torch_cl": [], "torch_nchw": []})
+                got["lg_tf"].append(row["images_per_s"])
+                got["lg_tf_constant"].append(row["constant_images_per_s"])
+                for layout, cl in (("torch_cl", True), ("torch_nchw", False)):
+                    got[layout].append(torch_images_per_s(python, width, batch, cl, bf16))
+                out(f"round {r} {case} {precision}: " + ", ".join(
+                    f"{k} {v[-1]:.1f}" for k, v in got.items()) + " images/s")
+    rows = []
+    for (case, precision), got in results.items():
+        med = {k: st.median(v) for k, v in got.items()}
+        best = max(med["torch_cl"], med["torch_nchw"])
+        rows.append({"case": case, "precision": precision, "runs": got, **med,
+                     "ratio": med["lg_tf_constant"] / best})
+    out("| model, batch | precision | lg_tf (pipeline) | lg_tf (constant batch) | "
+        "PyTorch channels_last | PyTorch NCHW | lg_tf / best PyTorch |")
+    out("|---|---|---|---|---|---|---|")
+    for row in rows:
+        name, width, batch = PEER_CASES[row["case"]]
+        runs = row["runs"]
+        out(f"| width {width}, batch {batch} | {row['precision']} | "
+            + " | ".join(", ".join(f"{v:.1f}" for v in runs[k])
+                         for k in ("lg_tf", "lg_tf_constant", "torch_cl", "torch_nchw"))
+            + f" | **{row['ratio']:.2f}** |")
+    return rows
+
+
+def _define_peer_flags() -> None:
+    flags.DEFINE_string("torch_python", "", "Python of a virtual environment with PyTorch "
+                        "(never installed with lg_tf), e.g. ~/torchvenv/bin/python.")
+    flags.DEFINE_list("cases", list(PEER_CASES), "Rows: " + ", ".join(PEER_CASES))
+    flags.DEFINE_list("precisions", ["fp32", "bf16"], "fp32 and/or bf16 (lg_tf "
+                      "--mixed_precision=bfloat16 against PyTorch's bf16 autocast).")
+    flags.DEFINE_integer("rounds", 2, "Interleaved rounds (lg_tf, then PyTorch, per row).")
+    flags.DEFINE_integer("steps", 8, "Timed lg_tf steps per variant (after a warm-up).")
+
+
+def _run_peer() -> None:
+    python = os.path.expanduser(FLAGS.torch_python)
+    if not python or not os.path.exists(python):
+        raise cli.UsageError("--torch_python must name the python of an environment with "
+                             "PyTorch, e.g. python3 -m venv ~/torchvenv && ~/torchvenv/bin/pip "
+                             "install torch numpy")
+    unknown = [c for c in FLAGS.cases if c not in PEER_CASES] + [
+        p for p in FLAGS.precisions if p not in ("fp32", "bf16")]
+    if unknown or FLAGS.rounds < 1:
+        raise cli.UsageError(f"unknown --cases/--precisions {unknown} or --rounds < 1; cases: "
+                             f"{', '.join(PEER_CASES)}; precisions: fp32, bf16")
+    peer_benchmark(python, FLAGS.cases, FLAGS.precisions, FLAGS.rounds, FLAGS.steps)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -255,6 +358,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                            _define_pipeline_flags, _run_pipeline),
     "train": Subcommand("training-step images/s and GFLOP/s of the paper's models vs matmul",
                         _define_train_flags, _run_train),
+    "peer": Subcommand("lg_tf's training step against the PyTorch peer, interleaved",
+                       _define_peer_flags, _run_peer),
 }
 
 

@@ -82,3 +82,22 @@ def test_train_benchmark_tiny_reports_shares():
     (row,) = rows
     assert row["images_per_s"] > 0 and row["gflops"] > 0 and row["matmul_gflops"] > 0
     assert row["gflop_per_image"] == pytest.approx(3 * 1.11084544, rel=1e-6)
+
+
+def test_peer_rate_is_read_from_the_peer_script(tmp_path):
+    fake = tmp_path / "peer.py"
+    fake.write_text("import sys\nprint('params 123')\n"
+                    "print(f'torch width {sys.argv[1]} bs {sys.argv[2]} cl={\"cl\" in sys.argv} "
+                    "bf16=False: 812.5 img/s')\n")
+    assert benchmark.torch_images_per_s(sys.executable, 16, 128, True, False,
+                                        script=str(fake)) == 812.5
+    assert "w16b128" in benchmark.PEER_CASES and "preact_resnet18_w16" in benchmark.TRAIN_MODELS
+
+
+def test_peer_without_torch_is_one_sentence(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lg_tf.benchmark", "peer",
+                           f"--torch_python={tmp_path / 'none'}"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "lg_tf: error: --torch_python must name the python of an environment with PyTorch")
