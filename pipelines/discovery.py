@@ -124,6 +124,11 @@ def cluster_all(base, ctx: Context, grouping: str, seed: int, cc_dir: str,
 KMAX = 6
 
 
+def _finished(ctx: Context, spec: common.RunSpec, base) -> bool:
+    cfg = common.make_config(base, spec, base.seed, ctx.epochs_scale)
+    return common.run_status(common.model_dir(ctx, spec, base.seed), cfg) == "done"
+
+
 def _digest(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -140,7 +145,8 @@ def discovered_spec(base, grouping: str, source: str, k, labels: str) -> common.
 def run(base, ctx: Context, groupings=None, sources=features_lib.SOURCES, ks=KS,
         train_ks=None) -> dict:
     """`train_ks` (default: all of `ks`): the k whose labels are trained on; the others are
-    clustered and scored (NMI, ARI) only."""
+    clustered and scored (NMI, ARI) only, and reported with their runs where those were
+    finished earlier (e.g. by a run with other --sources)."""
     ks = check(base, sources, ks)
     train_ks = {str(clustering.parse_k(k)) for k in (train_ks or ks)}
     if not train_ks <= {str(k) for k in ks}:
@@ -182,17 +188,18 @@ def train_discovered(base, ctx: Context, g: str, seed: int, cc_dir: str, sources
     `found`: agreement[(g, source, k)], results[(g, source, k)] (per seed), specs."""
     labelled = cluster_all(base, ctx, g, seed, cc_dir, sources, ks)
     owner, to_train = {}, []
+    seed_base = dataclasses.replace(base, seed=seed)
+    seed_ctx = dataclasses.replace(ctx, seeds=1, planned=[])
     for (source, k), item in labelled.items():
         found["agreement"].setdefault((g, source, str(k)), []).append(item["summary"])
-        if str(k) not in train_ks:
-            continue
+        spec = discovered_spec(seed_base, g, source, k, os.path.abspath(item["labels"]))
+        if str(k) not in train_ks and not _finished(seed_ctx, spec, seed_base):
+            continue                # scored only; a run finished earlier is still reported
         digest = _digest(item["labels"])
         if digest not in owner:     # k=auto may choose a fixed k's exact labels: train once
-            owner[digest] = discovered_spec(dataclasses.replace(base, seed=seed), g, source,
-                                            k, os.path.abspath(item["labels"]))
-            to_train.append(owner[digest])
+            owner[digest] = spec
+            to_train.append(spec)
         item["spec"] = owner[digest]
-    seed_ctx = dataclasses.replace(ctx, seeds=1, planned=[])
     done = common.run_grid(f"{NAME} ({g}, seed {seed})", dataclasses.replace(base, seed=seed),
                            to_train, seed_ctx)
     by_name = found.setdefault("results_by_name", {})
@@ -372,7 +379,8 @@ EXTRA_FLAGS = {
     "sources": ("list", list(features_lib.SOURCES), "Feature sources to compare."),
     "ks": ("list", list(KS), "Pseudo-fine classes per coarse class (numbers and/or auto)."),
     "train_ks": ("list", [], "The --ks whose labels are trained on (default: all); the "
-                 "others are clustered and scored (NMI, ARI) only."),
+                 "others are clustered and scored (NMI, ARI) only (runs of them finished "
+                 "earlier are still reported)."),
 }
 
 
