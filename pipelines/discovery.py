@@ -338,8 +338,8 @@ def figure(path: str, found: list[dict], sources, ks) -> str:
         rows = [f for f in found if f["grouping"] == g]
         fc = rows[0]["fc_gain"]
         if fc.low is not None:
-            ax.axhspan(fc.low, fc.high, color="tab:green", alpha=0.15, label="FC − CC (95% CI)")
-        ax.axhline(fc.mean, color="tab:green", lw=1)
+            ax.axhspan(fc.low, fc.high, color="0.6", alpha=0.25, label="FC − CC (95% CI)")
+        ax.axhline(fc.mean, color="0.4", lw=1)
         ax.axhline(0, color="black", lw=0.6)
         width = 0.8 / len(sources)
         for j, source in enumerate(sources):
@@ -405,7 +405,7 @@ def write(base, ctx, groupings, sources, ks, specs, runs, found) -> str:
         NAME, TITLE, base, ctx, all_specs, runs, [table],
         findings_for(settings, _nmi_by_source(found)),
         [(os.path.basename(fig), "ΔA of training on discovered labels vs coarse training, "
-          "per feature source and k; the green band is FC − CC.")],
+          "per feature source and k; the grey band is FC − CC.")],
         None, "the paper's open question (Sec. VI)", notes=notes, in_paper=False,
         seeds_text="accuracies and ΔA show mean [95% Student-t CI] over seeds")
 
