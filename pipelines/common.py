@@ -500,6 +500,21 @@ def print_commands(title: str, planned: Sequence[Planned], ctx: Context) -> None
              len(pending), len(planned), where)
 
 
+def accuracy_by_seed(results: Sequence[dict]) -> dict[int, float]:
+    """{seed: final coarse test accuracy in percent} of one run's seeds (for pairing)."""
+    return {r["config"]["seed"]: 100 * r["final"]["test/coarse_accuracy"] for r in results}
+
+
+def interval_text(iv, digits: int = 2, signed: bool = False) -> str:
+    """'mean [low, high]' of a stats.Interval ('mean (n=1)' without a CI, '–' for None)."""
+    if iv is None:
+        return "–"
+    sign = "+" if signed else ""
+    if iv.low is None:
+        return f"{iv.mean:{sign}.{digits}f} (n={iv.n})"
+    return f"{iv.mean:{sign}.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
+
+
 def headline(results: dict) -> str:
     final = results.get("final", {})
     parts = [f"test coarse {final['test/coarse_accuracy']:.4f}"]

@@ -38,6 +38,8 @@ from lg_tf import clustering, discovery, stats
 from lg_tf import features as features_lib
 from pipelines import common, report
 from pipelines.common import Context
+from pipelines.common import accuracy_by_seed as _acc
+from pipelines.common import interval_text as _ci
 from pipelines.report import Column, Table
 
 log = logging.getLogger("lg_tf.pipelines")
@@ -216,19 +218,6 @@ def train_discovered(base, ctx: Context, g: str, seed: int, cc_dir: str, sources
 
 
 # --------------------------------------------------------------------------- report
-
-def _acc(results: Sequence[dict]) -> dict[int, float]:
-    return {r["config"]["seed"]: 100 * r["final"]["test/coarse_accuracy"] for r in results}
-
-
-def _ci(iv, digits: int = 2, signed: bool = False) -> str:
-    if iv is None:
-        return "–"
-    sign = "+" if signed else ""
-    if iv.low is None:
-        return f"{iv.mean:{sign}.{digits}f} (n={iv.n})"
-    return f"{iv.mean:{sign}.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
-
 
 def rows_for(g: str, specs, runs, found, sources, ks) -> tuple[list, list]:
     cc_spec = next(s for s in specs if s.tag == {"series": "CC", "grouping": g})

@@ -25,6 +25,8 @@ from lg_tf import stats
 from pipelines import common, plots, report
 from pipelines import published as pub
 from pipelines.common import Context
+from pipelines.common import accuracy_by_seed as _acc
+from pipelines.common import interval_text as _ci_text
 from pipelines.report import Column, Table
 
 NAME = "groupings"
@@ -59,20 +61,6 @@ def grid(base, groupings: Sequence[str] = GROUPINGS) -> list[common.RunSpec]:
 
 def run(base, ctx: Context, groupings: Sequence[str] = GROUPINGS) -> dict:
     return common.execute(NAME, base, grid(base, groupings), ctx, write)
-
-
-def _acc(results: Sequence[dict]) -> dict[int, float]:
-    """{seed: coarse test accuracy in percent}."""
-    return {r["config"]["seed"]: 100 * r["final"]["test/coarse_accuracy"] for r in results}
-
-
-def _ci_text(iv, digits: int = 2, signed: bool = False) -> str:
-    if iv is None:
-        return "–"
-    sign = "+" if signed else ""
-    if iv.low is None:
-        return f"{iv.mean:{sign}.{digits}f} (n={iv.n})"
-    return f"{iv.mean:{sign}.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
 
 
 def _acr_text(row: dict) -> str:
