@@ -189,18 +189,22 @@ def train_discovered(base, ctx: Context, g: str, seed: int, cc_dir: str, sources
     """Clusters one grouping and seed, trains each distinct labelling, records results in
     `found`: agreement[(g, source, k)], results[(g, source, k)] (per seed), specs."""
     labelled = cluster_all(base, ctx, g, seed, cc_dir, sources, ks)
-    owner, to_train = {}, []
     seed_base = dataclasses.replace(base, seed=seed)
     seed_ctx = dataclasses.replace(ctx, seeds=1, planned=[])
+    candidates = []   # (item, its spec, labels digest, run finished)
     for (source, k), item in labelled.items():
         found["agreement"].setdefault((g, source, str(k)), []).append(item["summary"])
         spec = discovered_spec(seed_base, g, source, k, os.path.abspath(item["labels"]))
-        if str(k) not in train_ks and not _finished(seed_ctx, spec, seed_base):
-            continue                # scored only; a run finished earlier is still reported
-        digest = _digest(item["labels"])
-        if digest not in owner:     # k=auto may choose a fixed k's exact labels: train once
-            owner[digest] = spec
-            to_train.append(spec)
+        finished = _finished(seed_ctx, spec, seed_base)
+        if str(k) in train_ks or finished:   # else scored only
+            candidates.append((item, spec, _digest(item["labels"]), finished))
+    # k=auto may choose a fixed k's exact labels: one run per labelling, a finished one
+    # when there is one.
+    owner: dict = {}
+    for _, spec, digest, _ in sorted(candidates, key=lambda c: not c[3]):
+        owner.setdefault(digest, spec)
+    to_train = [spec for _, spec, digest, _ in candidates if owner[digest] is spec]
+    for item, _, digest, _ in candidates:
         item["spec"] = owner[digest]
     done = common.run_grid(f"{NAME} ({g}, seed {seed})", dataclasses.replace(base, seed=seed),
                            to_train, seed_ctx)
