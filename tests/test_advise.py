@@ -133,6 +133,7 @@ def test_bootstrap_acr_from_a_runs_confusion(tmp_path):
     assert counts.tolist() == confusion
 
 
+@pytest.mark.slow  # 75 s: 8 trainings; the analysis is tested on hand-made results
 def test_advise_end_to_end_on_a_folder_tree(tmp_path):
     from test_data_identity import make_tree
     root = make_tree(tmp_path / "data", per_class=16)

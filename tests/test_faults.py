@@ -96,7 +96,9 @@ def test_sigkill_then_rerun_resumes_and_completes(embedded_dir, tmp_path, point)
     _assert_complete(model_dir)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+# SIGTERM in the fast suite; Ctrl-C (same handler) with -m slow.
+@pytest.mark.parametrize("sig", [signal.SIGTERM,
+                                 pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_stop_signal_stops_cleanly_exit_75_and_rerun_resumes(embedded_dir, tmp_path, sig):
     model_dir = str(tmp_path / "run")
     proc = _start(_command(embedded_dir, model_dir, "--epochs=200"))

@@ -163,6 +163,7 @@ def test_a_live_lock_refuses_a_second_process_and_a_stale_one_is_taken_over(tmp_
     assert not os.path.exists(os.path.join(path, run_dir.LOCK))
 
 
+@pytest.mark.slow  # the lock itself is tested in-process above
 def test_two_identical_commands_do_not_both_train(embedded_dir, tmp_path):
     model_dir = str(tmp_path / "run")
     cmd = [sys.executable, "-m", "lg_tf.train", "--flagfile=quickstart",
@@ -294,6 +295,7 @@ def test_wheel_ships_the_flagfiles(tmp_path):
 
 # --------------------------------------------------------------------------- the library
 
+@pytest.mark.slow
 def test_notebook_style_call_logs_progress(embedded_dir, tmp_path):
     script = f"""
 import dataclasses

@@ -268,7 +268,10 @@ NEW_SCALARS = ("test/coarse_accuracy", "test/fine_accuracy", "test/coarse_ece",
                "test/coarse_nll", "test/sibling_mistakes")
 
 
-@pytest.mark.parametrize("granularity", ["joint", "soft_labels", "hxe"])
+# joint in the fast suite (two heads: the most to go wrong); the others with -m slow.
+@pytest.mark.parametrize("granularity", [
+    "joint", pytest.param("soft_labels", marks=pytest.mark.slow),
+    pytest.param("hxe", marks=pytest.mark.slow)])
 def test_target_trains_resumes_evaluates_and_exports(tiny_config, tmp_path, monkeypatch,
                                                      granularity):
     from lg_tf import callbacks as cb
