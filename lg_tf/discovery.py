@@ -223,16 +223,46 @@ def claim(model_dir: str, wanted: dict, overwrite: bool) -> None:
                            f"({changed}); use another --model_dir, or --overwrite to replace "
                            "it")
         if changed:
-            for name in CONTENTS:
-                path = os.path.join(model_dir, name)
-                if files.exists(path):
-                    files.rmtree(path) if files.isdir(path) else files.remove(path)
+            discard(model_dir)
             log.info("--overwrite: removed the earlier discovery in %s", model_dir)
         elif saved.get("settings"):
             return
     files.makedirs(model_dir)
     _write_text(os.path.join(model_dir, MARKER),
                 json.dumps({"created": run_dir.now(), "settings": wanted}, indent=1))
+
+
+def discard(model_dir: str) -> None:
+    """Removes what discovery wrote in model_dir; its training runs go through
+    run_dir.discard_run, so a file a user put into a run folder stays."""
+    for name in CONTENTS:
+        path = os.path.join(model_dir, name)
+        if not files.exists(path):
+            continue
+        if name == "runs":
+            _discard_runs(path)
+        elif files.isdir(path):
+            files.rmtree(path)
+        else:
+            files.remove(path)
+
+
+def _discard_runs(root: str) -> None:
+    """root/<kind>/seed_<k>: each lg_tf run discarded; folders left empty removed."""
+    for kind in files.listdir(root):
+        kind_dir = os.path.join(root, kind)
+        for seed in files.listdir(kind_dir) if files.isdir(kind_dir) else []:
+            path = os.path.join(kind_dir, seed)
+            if run_dir.kind(path) == "run":
+                run_dir.discard_run(path)
+            _remove_if_empty(path)
+        _remove_if_empty(kind_dir)
+    _remove_if_empty(root)
+
+
+def _remove_if_empty(path: str) -> None:
+    if files.isdir(path) and not files.listdir(path):
+        os.rmdir(path)
 
 
 def _changed(saved: dict, wanted: dict) -> str:

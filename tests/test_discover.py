@@ -344,3 +344,23 @@ def test_labels_file_on_the_embedded_data_changes_the_fingerprint(embedded_dir, 
     np.testing.assert_array_equal(h.parent_array()[data.test.labels],
                                   parent[relabelled.test.labels])      # same coarse classes
     assert relabelled.stats["fingerprint"] != data.stats["fingerprint"]
+
+
+def test_overwrite_discards_runs_through_the_run_rules(tmp_path):
+    """--overwrite of a discovery removes its runs' lg_tf files, never a user's file."""
+    from lg_tf import discovery, run_dir
+    out = tmp_path / "out"
+    run = out / "runs" / "coarse" / "seed_0"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / run_dir.MARKER).write_text("{}")
+    (run / "config.json").write_text("{}")
+    other = out / "runs" / "pseudo_fine" / "seed_0"
+    (other / "checkpoints").mkdir(parents=True)
+    (other / run_dir.MARKER).write_text("{}")
+    (run / "my_notes.txt").write_text("mine")
+    (out / "seeds" / "seed_0").mkdir(parents=True)
+    (out / "labels.csv").write_text("path,coarse,fine\n")
+    discovery.discard(str(out))
+    assert sorted(os.listdir(run)) == ["my_notes.txt"]
+    assert not (out / "runs" / "pseudo_fine").exists()
+    assert sorted(os.listdir(out)) == ["runs"]
