@@ -280,7 +280,7 @@ def run(cfg: config_lib.Config, model_dir: str, options: Options) -> dict:
     options.check()
     k = clustering.parse_k(options.k)
     seeds = options.seed_list(cfg)
-    data = {s: _load(cfg, s) for s in seeds[:1]}  # every check before anything is written
+    data = {s: load_images(cfg, s) for s in seeds[:1]}  # every check before anything is written
     _check_data(data[seeds[0]], k)
     claim(model_dir, settings(cfg, options), cfg.overwrite)
     per_seed = []
@@ -288,7 +288,7 @@ def run(cfg: config_lib.Config, model_dir: str, options: Options) -> dict:
         if interrupt.requested():
             break
         log.info("discovery seed %d (%d of %d)", seed, i + 1, len(seeds))
-        seed_data = data.get(seed) or _load(cfg, seed)
+        seed_data = data.get(seed) or load_images(cfg, seed)
         per_seed.append(_one_seed(cfg, model_dir, options, k, seed, seed_data,
                                   deliverable=(i == 0)))
         if per_seed[-1].get("stopped"):
@@ -298,7 +298,7 @@ def run(cfg: config_lib.Config, model_dir: str, options: Options) -> dict:
     return summary
 
 
-def _load(cfg, seed: int):
+def load_images(cfg, seed: int):
     """The images with their own labels (every training image: all need a row)."""
     from lg_tf.data import datasets
     return datasets.prepare(dataclasses.replace(cfg, seed=seed, train_fraction=1.0,

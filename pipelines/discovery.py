@@ -102,7 +102,7 @@ def cluster_all(base, ctx: Context, grouping: str, seed: int, cc_dir: str,
     """{(source, k): {"labels": path, "summary": ...}} for one grouping and seed; files
     already written are reused (clustering is deterministic for a seed)."""
     cfg = dataclasses.replace(base, hierarchy=grouping, seed=seed)
-    data = discovery._load(cfg, seed)
+    data = discovery.load_images(cfg, seed)
     out_dir = labels_dir(ctx, grouping, seed)
     found = {}
     for source in sources:

@@ -29,3 +29,14 @@ def tiny_config(embedded_dir):
     return Config(dataset="embedded", data_dir=embedded_dir, model="preact_resnet18", width=4,
                   epochs=2, batch_size=16, eval_batch_size=32, steps_per_epoch=3, eval_steps=2,
                   learning_rate=0.05, lr_milestones=(1,), lr_decay=0.1)
+
+
+@pytest.fixture(scope="module")
+def no_exports():
+    """Pipelines never read the SavedModel or projector files: skip writing them (time).
+    Modules opt in with `pytestmark = pytest.mark.usefixtures("no_exports")`."""
+    from lg_tf import analysis, train_lib
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_lib.export_lib, "export_saved_model", lambda *a, **k: None)
+        mp.setattr(analysis, "write_projector", lambda *a, **k: {})
+        yield

@@ -27,14 +27,7 @@ TINY = dict(dataset="embedded", model="preact_resnet18", width=4, epochs=1, batc
             lr_milestones=(1,), lr_decay=0.1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_exports():
-    """Pipelines never read the SavedModel or projector files: skip writing them (time)."""
-    from lg_tf import analysis
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train_lib.export_lib, "export_saved_model", lambda *a, **k: None)
-        mp.setattr(analysis, "write_projector", lambda *a, **k: {})
-        yield
+pytestmark = pytest.mark.usefixtures("no_exports")  # conftest.py
 
 
 @pytest.fixture(scope="module")
