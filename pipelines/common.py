@@ -199,6 +199,26 @@ def spec(base: config_lib.Config, label: str, tags: dict | None = None, **overri
                    tuple((tags or {}).items()))
 
 
+# The hierarchies a multi-grouping pipeline (discovery, targets) compares by default: on the
+# embedded data the semantic grouping and the mixed one where fine labels helped (issue 11).
+DEFAULT_GROUPINGS = {"embedded": ("shapes", "shapes_mixed_b")}
+
+
+def groupings_for(base: config_lib.Config, names: Sequence[str] | None) -> list[str]:
+    """`names`, else the dataset's default groupings, else its own hierarchy."""
+    from lg_tf.data import datasets
+    if names:
+        return list(names)
+    default = DEFAULT_GROUPINGS.get(base.dataset)
+    if default:
+        return list(default)
+    own = base.hierarchy or datasets.DATASETS[base.dataset].default_hierarchy
+    if not own:
+        raise PipelineError(f"--dataset={base.dataset} has no default hierarchy; name one "
+                            "with --groupings")
+    return [own]
+
+
 def model_dir(ctx: Context, spec_: RunSpec, seed: int) -> str:
     return os.path.join(ctx.runs_root, spec_.name, f"seed_{seed}")
 
@@ -257,8 +277,8 @@ TEST_PER_CLASS = {"embedded": 200, "cifar10": 1000, "cifar100": 100, "imagenet20
 def planned_work(cfg: config_lib.Config) -> dict:
     """Epochs, steps and images of one run, computed from the config (no data is loaded)."""
     from lg_tf.data import datasets
-    try:
-        num_fine = datasets.resolve_hierarchy(cfg).num_fine
+    try:  # the images' own classes: a --labels_file relabels them, it adds none
+        num_fine = datasets.source_hierarchy(cfg).num_fine
     except Exception:  # noqa: BLE001 - a folder that is not there yet: the cost is unknown
         num_fine = None
     per_class = PER_CLASS.get(cfg.dataset)

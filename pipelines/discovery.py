@@ -46,22 +46,7 @@ log = logging.getLogger("lg_tf.pipelines")
 
 NAME = "discovery"
 TITLE = "Discovered fine labels: do clustered pseudo-fine classes recover the fine-label gain?"
-DEFAULT_GROUPINGS = {"embedded": ("shapes", "shapes_mixed_b")}
 KS = ("2", "3", "4", "6", "auto")
-
-
-def groupings_for(base, names: Sequence[str] | None) -> list[str]:
-    from lg_tf.data import datasets
-    if names:
-        return list(names)
-    default = DEFAULT_GROUPINGS.get(base.dataset)
-    if default:
-        return list(default)
-    own = base.hierarchy or datasets.DATASETS[base.dataset].default_hierarchy
-    if not own:
-        raise common.PipelineError(f"--dataset={base.dataset} has no default hierarchy; "
-                                   "name one with --groupings")
-    return [own]
 
 
 def check(base, sources: Sequence[str], ks: Sequence[str]) -> list:
@@ -155,7 +140,7 @@ def run(base, ctx: Context, groupings=None, sources=features_lib.SOURCES, ks=KS,
         raise common.PipelineError(f"--train_ks={','.join(sorted(train_ks))} must be among "
                                    f"--ks={','.join(map(str, ks))}")
     _check_modes(ctx)
-    groupings = groupings_for(base, groupings)
+    groupings = common.groupings_for(base, groupings)
     specs = base_specs(base, groupings)
     runs = common.run_grid(NAME + " (CC and FC)", base, specs, ctx)
     if runs is None:   # --dry_run: the discovered runs depend on the clustering

@@ -344,6 +344,11 @@ def test_labels_file_on_the_embedded_data_changes_the_fingerprint(embedded_dir, 
     np.testing.assert_array_equal(h.parent_array()[data.test.labels],
                                   parent[relabelled.test.labels])      # same coarse classes
     assert relabelled.stats["fingerprint"] != data.stats["fingerprint"]
+    # A pipeline's plan counts the images, not the labels file's (more) classes.
+    from pipelines import common
+    planned = common.planned_work(Config(dataset="embedded", data_dir=embedded_dir,
+                                         labels_file=str(path)))
+    assert planned["train_images"] == len(data.train) == 12000
 
 
 def test_overwrite_discards_runs_through_the_run_rules(tmp_path):

@@ -314,3 +314,54 @@ def test_num_coarse_grid_error_and_report(tmp_path):
     assert rows[0]["CC paper"] == "80.53" and rows[3]["ACR paper"] == "0.067"
     assert float(rows[0]["CC test acc (%) ours std"]) == pytest.approx(0.7071, abs=1e-3)
     assert "± 0.71" in text
+
+
+def test_targets_grid_ranks_pairs_and_reports(tmp_path):
+    from pipelines import targets
+    base = Config(dataset="embedded", width=8, epochs=5, lr_milestones=(4,))
+    specs = targets.grid(base, ["shapes", "shapes_mixed_b"], (0.2, 1.0))
+    assert len(specs) == 20
+    assert [s.name for s in specs[:5]] == ["coarse_r0.2", "fine_r0.2", "joint_lw1_r0.2",
+                                           "soft_labels_beta4_r0.2", "hxe_alpha0.5_r0.2"]
+    assert specs[5].name == "coarse" and specs[-1].name == "hxe_alpha0.5_h-shapes_mixed_b"
+    assert common.groupings_for(base, None) == ["shapes", "shapes_mixed_b"]
+    assert common.groupings_for(Config(dataset="cifar10"), None) == ["cifar10"]
+    for bad, match in ((dict(targets=("fine", "xe")), "choose from"),
+                       (dict(fractions=(0,)), "must be values in")):
+        with pytest.raises(common.PipelineError, match=match):
+            targets.grid(base, ["shapes"], **{"fractions": (1.0,), **bad})
+    with pytest.raises(common.PipelineError, match="--granularity does not apply"):
+        targets.grid(dataclasses.replace(base, granularity="coarse"), ["shapes"])
+    # Three seeds; per seed: coarse 80+k, fine 82+k (+2 exactly), joint 81+2k, soft/hxe 79.
+    offsets = {"coarse": lambda k: 80 + k, "fine": lambda k: 82 + k,
+               "joint": lambda k: 81 + 2 * k, "soft_labels": lambda k: 79.0,
+               "hxe": lambda k: 79.0 + (k == 1)}
+    runs = {}
+    for s in specs:
+        cfg = common.make_config(base, s, 0)
+        runs[s.name] = []
+        for k in range(3):
+            r = synthetic(cfg, offsets[s.tag["target"]](k) / 100, acr=0.3, seed=k)
+            r["final"].update({"test/coarse_ece": 0.05, "test/coarse_nll": 0.4,
+                               "test/sibling_mistakes": 0.6})
+            if s.tag["target"] == "joint":
+                r["final"].update({"test/coarse_accuracy_from_fine": 0.5,
+                                   "test/coarse_accuracy_combined": 0.6})
+            runs[s.name].append(r)
+    summary = targets.summarise(specs, runs)
+    rows = summary[("shapes", 0.2)]
+    assert [r["target"] for r in rows] == ["fine", "joint", "coarse", "hxe", "soft_labels"]
+    assert rows[0]["vs_coarse"].mean == pytest.approx(2.0) and rows[0]["vs_coarse"].low == \
+        pytest.approx(2.0)
+    assert rows[1]["vs_fine"].mean == pytest.approx(0.0)   # joint - fine: -1, 0, +1
+    c = ctx(str(tmp_path), "targets", seeds=3)
+    text = open(targets.write(base, c, specs, runs)).read()
+    assert ("shapes, 20% of the data, `fine`: vs `coarse` +2.0 [2.0, 2.0], higher" in text)
+    assert ("`soft_labels`: vs `coarse` -2.0 [-4.5, 0.5], no detectable difference; vs "
+            "`fine` -4.0 [-6.5, -1.5], lower" in text)
+    csv_rows = read_csv(os.path.join(c.report_dir, "targets.csv"))
+    assert len(csv_rows) == 20 and csv_rows[0]["target"] == "fine"
+    assert float(csv_rows[0]["coarse ECE (%)"]) == pytest.approx(5.0)
+    joint = read_csv(os.path.join(c.report_dir, "targets_joint.csv"))
+    assert len(joint) == 4 and float(joint[0]["combined (%)"]) == pytest.approx(60.0)
+    assert os.path.exists(os.path.join(c.report_dir, "targets_accuracy.png"))
