@@ -184,6 +184,12 @@ def exit_code(results: dict) -> int:
     return errors.EXIT_PREEMPTED if results.get("stopped") else errors.EXIT_OK
 
 
+# What the end-of-run summary shows, where the run has it (joint runs: both other readings).
+SUMMARY_METRICS = ("test/coarse_accuracy", "test/coarse_accuracy_from_fine",
+                   "test/coarse_accuracy_combined", "test/fine_accuracy", "test/acr",
+                   "test/coarse_ece", "test/coarse_nll", "test/sibling_mistakes")
+
+
 def print_summary(results: dict, model_dir: str) -> None:
     if results.get("stopped"):
         print(f"run stopped ({results['stopped']}); re-run the same command to resume: "
@@ -191,13 +197,13 @@ def print_summary(results: dict, model_dir: str) -> None:
         return
     final = results.get("final", {})
     lines = [f"run finished: {model_dir}"]
-    for key in ("test/coarse_accuracy", "test/fine_accuracy", "test/acr"):
-        if key in final:
-            lines.append(f"  {key:<22} {final[key]:.4f}")
-    lines.append(f"  {'parameters':<22} {results.get('parameters')}")
+    for key in SUMMARY_METRICS:
+        if final.get(key) is not None:
+            lines.append(f"  {key:<32} {final[key]:.4f}")
+    lines.append(f"  {'parameters':<32} {results.get('parameters')}")
     if results.get("images_per_second"):
-        lines.append(f"  {'train images/s':<22} {results['images_per_second']:.1f}")
-    lines.append(f"  {'wall time (s)':<22} {results.get('wall_time_s', 0):.1f}")
+        lines.append(f"  {'train images/s':<32} {results['images_per_second']:.1f}")
+    lines.append(f"  {'wall time (s)':<32} {results.get('wall_time_s', 0):.1f}")
     lines.append("  results.json, tensorboard/, checkpoints/ and the SavedModel are in "
                  + model_dir)
     print("\n".join(lines))

@@ -104,6 +104,9 @@ def test_cli_trains_and_summarises(embedded_dir, tmp_path):
                 f"--model_dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "run finished" in proc.stdout and "test/coarse_accuracy" in proc.stdout
+    for key in ("test/coarse_ece", "test/coarse_nll", "test/sibling_mistakes"):
+        assert f"  {key} " in proc.stdout   # a fine run's summary has every metric it logs
+    assert "coarse_accuracy_from_fine" not in proc.stdout   # joint runs only
     assert "epoch 1/1" in proc.stdout
     results = json.load(open(tmp_path / "results.json"))
     assert results["config"]["width"] == 4 and results["epochs"][0]["epoch"] == 1
