@@ -168,20 +168,23 @@ def test_batchnorm_and_init_conventions(arch):
         assert init.mode == "fan_in" and init.distribution == "uniform"
         assert l.kernel_regularizer is None
         if isinstance(l, keras.layers.Conv2D):
-            assert l.padding == "valid"
+            # PyTorch's padding=1: 'same' is symmetric only for stride-1 3x3 convs
+            stride1_3x3 = l.kernel_size == (3, 3) and l.strides == (1, 1)
+            assert l.padding == ("same" if stride1_3x3 else "valid")
     # trainable weights: BN gamma/beta only (moving stats are non-trainable)
     assert sum(2 for _ in bns) + sum(1 + int(l.use_bias) for l in dense_conv) == len(
         model.trainable_weights)
 
 
-def test_conv3x3_stride2_matches_symmetric_padding():
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv3x3_matches_symmetric_padding(stride):
     inputs = keras.Input((8, 8, 2))
-    model = keras.Model(inputs, conv3x3(inputs, 3, strides=2, name="c"))
+    model = keras.Model(inputs, conv3x3(inputs, 3, strides=stride, name="c"))
     x = np.random.default_rng(1).normal(size=(1, 8, 8, 2)).astype("float32")
     kernel = model.get_layer("c").kernel
-    expected = tf.nn.conv2d(x, kernel, strides=2, padding=[[0, 0], [1, 1], [1, 1], [0, 0]])
+    expected = tf.nn.conv2d(x, kernel, strides=stride, padding=[[0, 0], [1, 1], [1, 1], [0, 0]])
     got = model(x)
-    assert tuple(got.shape) == (1, 4, 4, 3)
+    assert tuple(got.shape) == (1, 8 // stride, 8 // stride, 3)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(got), expected.numpy(),
                                rtol=1e-5, atol=1e-5)
 

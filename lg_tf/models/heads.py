@@ -4,13 +4,16 @@ Conventions (chosen to mirror the PyTorch reference implementations):
 
 * channels-last tensors;
 * BatchNormalization with ``epsilon=1e-5`` and ``momentum=0.9`` (PyTorch's
-  ``eps=1e-5, momentum=0.1`` -- Keras counts momentum the other way round);
+  ``eps=1e-5, momentum=0.1`` -- Keras counts momentum the other way round), on
+  TensorFlow's fused kernel (``batch_norm.FusedBatchNormalization``: Keras 3's layer and
+  numerics, one op forward and one backward instead of about a dozen each);
 * conv / dense kernels initialised like PyTorch's default
   ``kaiming_uniform_(a=sqrt(5))``, i.e. ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``,
   which is ``VarianceScaling(scale=1/3, mode='fan_in', distribution='uniform')``;
-* 3x3 convolutions use explicit symmetric zero padding of 1 followed by a
-  ``'valid'`` convolution, so stride-2 convs see exactly the same windows as
-  PyTorch ``padding=1`` (Keras ``'same'`` pads asymmetrically for stride 2);
+* 3x3 convolutions see exactly the windows of PyTorch's ``padding=1``: stride 2 as
+  explicit symmetric zero padding of 1 followed by a ``'valid'`` convolution (Keras
+  ``'same'`` pads asymmetrically for stride 2), stride 1 as ``'same'`` (which pads 1 on
+  each side there: the same windows, without a Pad op and its gradient);
 * no weight regularizers: weight decay belongs to the optimizer.
 """
 
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import keras
 from keras import layers
+
+from lg_tf.models.batch_norm import FusedBatchNormalization
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
@@ -30,7 +35,7 @@ def torch_default_kernel_init() -> keras.initializers.Initializer:
 
 
 def batch_norm(name: str) -> layers.BatchNormalization:
-    return layers.BatchNormalization(
+    return FusedBatchNormalization(
         axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)
 
 
@@ -42,10 +47,22 @@ def bn_relu(x, name: str):
 
 def conv3x3(x, filters: int, *, strides: int = 1, use_bias: bool = False,
             name: str):
-    """3x3 conv with PyTorch-style symmetric ``padding=1``."""
-    x = layers.ZeroPadding2D(padding=1, name=f"{name}_pad")(x)
+    """3x3 conv with PyTorch-style symmetric ``padding=1``.
+
+    Stride 2: ``ZeroPadding2D(1)`` (``{name}_pad``) then a ``'valid'`` conv. Stride 1: a
+    ``'same'`` conv (the same windows; TensorFlow's oneDNN kernels pad inside the conv and
+    its gradients), after an ``Identity`` layer still named ``{name}_pad``: TensorFlow
+    checkpoints key a functional model's layers by their position, so the layer keeps the
+    place of the padding layer it replaces and checkpoints written before still restore.
+    """
+    if strides == 1:
+        x = layers.Identity(name=f"{name}_pad")(x)
+        padding = "same"
+    else:
+        x = layers.ZeroPadding2D(padding=1, name=f"{name}_pad")(x)
+        padding = "valid"
     return layers.Conv2D(
-        filters, 3, strides=strides, padding="valid", use_bias=use_bias,
+        filters, 3, strides=strides, padding=padding, use_bias=use_bias,
         kernel_initializer=torch_default_kernel_init(),
         bias_initializer="zeros", name=name)(x)
 
