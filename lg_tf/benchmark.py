@@ -4,6 +4,12 @@
     python -m lg_tf.benchmark train [--models=preact_resnet18_w64,...] [--steps=8]
            [--mixed_precision=bfloat16]
     python -m lg_tf.benchmark peer --torch_python=~/torchvenv/bin/python [--rounds=2]
+    python -m lg_tf.benchmark profile [--models=preact_resnet18_w16] [--steps=10]
+           [--out=/tmp/lg_tf_profile] [--mixed_precision=bfloat16]
+
+`profile` traces training steps with TensorFlow's profiler (TensorBoard's Profile tab
+reads the folder) and prints the share of self time per TensorFlow op type and per kind
+of layer (BatchNormalization, Conv2D, ...), from the trace itself (no TensorBoard plugin).
 
 `peer` times lg_tf's training step and the same PreAct ResNet-18 in PyTorch
 (`bench/torch_preact_bench.py`, run with --torch_python: PyTorch is never an lg_tf
@@ -170,49 +176,61 @@ def _timed_fit(model, dataset, steps: int) -> float:
     return timer.seconds / steps
 
 
+def _train_case(name: str, batch_size: int = 0, jit_compile: bool = False,
+                mixed_precision: str = "none", width: int = 0):
+    """What `train` and `profile` time for one of TRAIN_MODELS: (batch, the pipeline
+    dataset, a constant batch repeated, build(with_metrics) -> a compiled model).
+    `width` > 0 replaces the model's width (tests build tiny variants)."""
+    import keras
+    import numpy as np
+    from lg_tf import metrics, models, optim
+    from lg_tf.data import pipeline
+    from lg_tf.train_lib import dtype_policy
+
+    registry, kwargs, size, classes, default_batch = TRAIN_MODELS[name]
+    if width > 0:
+        kwargs = {**kwargs, "width": width}
+    batch = batch_size or default_batch
+    rng = np.random.default_rng(0)
+    split = synthetic_cifar(batch * 4, classes)
+    if size != 32:
+        from lg_tf.data.sources import Split
+        split = Split(rng.integers(0, 256, (batch * 4, size, size, 3), dtype=np.uint8),
+                      split.labels)
+    spec = pipeline.ImageSpec(size, "cifar", (0.5,) * 3, (0.25,) * 3)
+    ds = pipeline.make_dataset(split, spec, training=True, batch_size=batch, seed=0).repeat()
+    constant = ds.take(1).cache().repeat()
+    parent = [c % 2 for c in range(classes)]
+
+    def build(with_metrics: bool):
+        keras.utils.set_random_seed(0)
+        with dtype_policy(mixed_precision):
+            model = models.build_model(registry, classes, input_shape=(size, size, 3),
+                                       normalization=(spec.mean, spec.std), **kwargs)
+        extra = [metrics.CoarseAccuracy(parent),
+                 keras.metrics.SparseCategoricalAccuracy(name="fine_accuracy")]
+        model.compile(optimizer=optim.CoupledSGD(0.01, 0.9, 5e-4),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=extra if with_metrics else None, jit_compile=jit_compile)
+        return model
+
+    return batch, ds, constant, build
+
+
 def train_benchmark(names=tuple(TRAIN_MODELS), steps: int = 8, batch_size: int = 0,
                     jit_compile: bool = False, out: Callable[[str], None] = print,
                     mixed_precision: str = "none") -> list[dict]:
     """Images/s and GFLOP/s of the training step of each paper model, three ways:
     full (pipeline + loss + CoarseAccuracy + fine accuracy), no metrics, and a constant
     batch instead of the pipeline; the differences are what metrics and the pipeline cost."""
-    import keras
-    import numpy as np
     import tensorflow as tf
-    from lg_tf import metrics, models, optim
-    from lg_tf.data import pipeline
-    from lg_tf.train_lib import dtype_policy
 
     peak = matmul_gflops()
     out(f"fp32 matmul (2048^3): {peak:,.1f} GFLOP/s on {os.cpu_count()} CPU core(s); "
         f"TensorFlow {tf.__version__}")
     rows = []
     for name in names:
-        registry, kwargs, size, classes, default_batch = TRAIN_MODELS[name]
-        batch = batch_size or default_batch
-        rng = np.random.default_rng(0)
-        split = synthetic_cifar(batch * 4, classes)
-        if size != 32:
-            from lg_tf.data.sources import Split
-            split = Split(rng.integers(0, 256, (batch * 4, size, size, 3), dtype=np.uint8),
-                          split.labels)
-        spec = pipeline.ImageSpec(size, "cifar", (0.5,) * 3, (0.25,) * 3)
-        ds = pipeline.make_dataset(split, spec, training=True, batch_size=batch, seed=0).repeat()
-        constant = ds.take(1).cache().repeat()
-        parent = [c % 2 for c in range(classes)]
-
-        def build(with_metrics: bool):
-            keras.utils.set_random_seed(0)
-            with dtype_policy(mixed_precision):
-                model = models.build_model(registry, classes, input_shape=(size, size, 3),
-                                           normalization=(spec.mean, spec.std), **kwargs)
-            extra = [metrics.CoarseAccuracy(parent),
-                     keras.metrics.SparseCategoricalAccuracy(name="fine_accuracy")]
-            model.compile(optimizer=optim.CoupledSGD(0.01, 0.9, 5e-4),
-                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          metrics=extra if with_metrics else None, jit_compile=jit_compile)
-            return model
-
+        batch, ds, constant, build = _train_case(name, batch_size, jit_compile, mixed_precision)
         flops = 3 * forward_flops(build(False))  # backward ~ 2x forward
         full = _timed_fit(build(True), ds, steps)
         bare = _timed_fit(build(False), ds, steps)
@@ -257,6 +275,155 @@ def _run_train() -> None:
         print(f"verdict: {verdict}: PreAct ResNet-18 w64 trains at "
               f"{share['preact_resnet18_w64']:.0%} of matmul GFLOP/s "
               f"(target {TARGET_MATMUL_SHARE:.0%})")
+
+
+# --------------------------------------------------------------------------- profile
+
+# Ops that only call or wait for other ops: their time is their callees'.
+_CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall", "While", "If",
+                       "StatelessWhile", "StatelessIf", "_Send", "_Recv"})
+
+
+def op_breakdown(xplane_path: str, layer_kinds: dict[str, str] | None = None):
+    """Self time of each TensorFlow op type in a profiler trace (an `.xplane.pb`).
+
+    Every event of the host plane named `op_name:OpType` is one op run (TensorFlow's
+    executor records them on its inter-op threads); its self time is its duration less
+    that of op events nested in it on the same thread. Function-call ops are left out
+    (they wait for their callees). Returns (by op type, by layer kind), each a list of
+    {"name", "self_ms", "share", "count"} sorted by self time; `layer_kinds` maps layer
+    names to a kind (e.g. their class name) and attributes an op to the layer whose name
+    (or name_N) is a component of the op's name; ops outside every layer count as
+    "optimizer" (CoupledSGD's ops) or "other (loss, metrics, step)".
+    Shares are of the summed op time (ops of 2 inter-op threads overlap in wall time).
+    """
+    import collections
+    import re
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    with open(xplane_path, "rb") as f:
+        space.ParseFromString(f.read())
+    by_type: collections.Counter = collections.Counter()
+    by_kind: collections.Counter = collections.Counter()
+    counts: collections.Counter = collections.Counter()
+    kind_counts: collections.Counter = collections.Counter()
+    suffix = re.compile(r"_\d+$")
+    kind_of: dict[str, str] = {}
+
+    def kind(op_name: str) -> str:
+        if op_name not in kind_of:
+            found = None
+            for part in op_name.split("/"):
+                for candidate in (part, suffix.sub("", part)):
+                    if layer_kinds and candidate in layer_kinds:
+                        found = layer_kinds[candidate]
+            kind_of[op_name] = found or ("optimizer" if "coupled_sgd" in op_name
+                                         else "other (loss, metrics, step)")
+        return kind_of[op_name]
+
+    for plane in space.planes:
+        if not plane.name.startswith("/host:"):
+            continue
+        meta = plane.event_metadata
+        for line in plane.lines:
+            events = []
+            for e in line.events:
+                m = meta[e.metadata_id]
+                name, _, op_type = m.name.rpartition(":")
+                if name and op_type == m.display_name and op_type not in _CALL_OPS:
+                    events.append((e.offset_ps, e.duration_ps, op_type, name))
+            events.sort(key=lambda t: (t[0], -t[1]))
+            stack: list = []
+            for start, duration, op_type, name in events:
+                while stack and stack[-1][0] + stack[-1][1] <= start:
+                    stack.pop()
+                if stack:
+                    by_type[stack[-1][2]] -= duration
+                    by_kind[kind(stack[-1][3])] -= duration
+                stack.append((start, duration, op_type, name))
+                by_type[op_type] += duration
+                by_kind[kind(name)] += duration
+                counts[op_type] += 1
+                kind_counts[kind(name)] += 1
+    total = sum(by_type.values()) or 1
+
+    def table(times, n):
+        return [{"name": k, "self_ms": v / 1e9, "share": v / total, "count": n[k]}
+                for k, v in times.most_common()]
+
+    return table(by_type, counts), table(by_kind, kind_counts)
+
+
+def profile_benchmark(name: str, steps: int, out_dir: str, batch_size: int = 0,
+                      mixed_precision: str = "none", width: int = 0, top: int = 25,
+                      out: Callable[[str], None] = print):
+    """Traces `steps` training steps of one of TRAIN_MODELS (constant batch, the metrics of
+    `train`, after a 2-step warm-up) with TensorFlow's profiler into `out_dir` (TensorBoard's
+    Profile tab reads it), then prints the op-type and layer-kind self-time tables and
+    writes them to `out_dir/op_types.tsv` and `out_dir/layer_kinds.tsv`.
+    Returns (by op type, by layer kind) as `op_breakdown` does."""
+    import glob
+    import tensorflow as tf
+
+    if steps < 1:
+        raise ValueError(f"--steps={steps} must be a positive integer")
+    batch, _, constant, build = _train_case(name, batch_size, False, mixed_precision, width)
+    model = build(True)
+    model.fit(constant, epochs=1, steps_per_epoch=2, verbose=0)  # trace + warm up
+    os.makedirs(out_dir, exist_ok=True)
+    before = set(glob.glob(os.path.join(out_dir, "plugins", "profile", "*", "*.xplane.pb")))
+    tf.profiler.experimental.start(out_dir)
+    try:
+        start = time.perf_counter()
+        model.fit(constant, epochs=1, steps_per_epoch=steps, verbose=0)
+        seconds = time.perf_counter() - start
+    finally:
+        tf.profiler.experimental.stop()
+    (trace,) = set(glob.glob(os.path.join(out_dir, "plugins", "profile", "*",
+                                          "*.xplane.pb"))) - before
+    kinds = {layer.name: type(layer).__name__ for layer in model.layers}
+    by_type, by_kind = op_breakdown(trace, kinds)
+    tags = f" ({mixed_precision})" if mixed_precision != "none" else ""
+    out(f"{name}{tags}{f' width {width}' if width else ''}: batch {batch}, {steps} steps "
+        f"traced in {seconds:.2f} s ({steps * batch / seconds:.1f} images/s while tracing); "
+        f"trace: {trace}")
+    for title, rows, path in (("op type", by_type, "op_types.tsv"),
+                              ("layer kind", by_kind, "layer_kinds.tsv")):
+        with open(os.path.join(out_dir, path), "w") as f:
+            f.write(f"{title}\tself_ms\tshare\tcount\n")
+            for r in rows:
+                f.write(f"{r['name']}\t{r['self_ms']:.3f}\t{r['share']:.5f}\t{r['count']}\n")
+        out(f"{'self time by ' + title:<40} {'share':>7} {'ms/step':>9} {'runs/step':>9}")
+        for r in rows[:top]:
+            out(f"{r['name']:<40} {r['share']:7.2%} {r['self_ms'] / steps:9.2f} "
+                f"{r['count'] / steps:9.1f}")
+    return by_type, by_kind
+
+
+def _define_profile_flags() -> None:
+    flags.DEFINE_list("models", ["preact_resnet18_w16"], "Models to trace: "
+                      + ", ".join(TRAIN_MODELS))
+    flags.DEFINE_integer("steps", 10, "Traced steps (after a 2-step warm-up).")
+    flags.DEFINE_integer("batch_size", 0, "Global batch (0: each model's default).")
+    flags.DEFINE_integer("width", 0, "Replace the model's width (0: as named).")
+    flags.DEFINE_enum("mixed_precision", "none", ["none", "bfloat16", "float16"],
+                      "Compute dtype of the models (variables stay float32).")
+    flags.DEFINE_integer("top", 25, "Rows of each table to print (the .tsv files have all).")
+    flags.DEFINE_string("out", "/tmp/lg_tf_profile", "Folder of the traces; one subfolder "
+                        "per model (`tensorboard --logdir=OUT/MODEL`, Profile tab).")
+
+
+def _run_profile() -> None:
+    unknown = [m for m in FLAGS.models if m not in TRAIN_MODELS]
+    if unknown:
+        raise cli.UsageError(f"unknown model(s) {unknown}; choose from {list(TRAIN_MODELS)}")
+    for name in FLAGS.models:
+        try:
+            profile_benchmark(name, FLAGS.steps, os.path.join(FLAGS.out, name),
+                              FLAGS.batch_size, FLAGS.mixed_precision, FLAGS.width, FLAGS.top)
+        except ValueError as e:
+            raise cli.UsageError(str(e)) from None
 
 
 # --------------------------------------------------------------------------- PyTorch peer
@@ -360,6 +527,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                         _define_train_flags, _run_train),
     "peer": Subcommand("lg_tf's training step against the PyTorch peer, interleaved",
                        _define_peer_flags, _run_peer),
+    "profile": Subcommand("TensorFlow profiler trace of training steps; self time by op type",
+                          _define_profile_flags, _run_profile),
 }
 
 

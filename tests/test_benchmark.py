@@ -101,3 +101,33 @@ def test_peer_without_torch_is_one_sentence(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(
         "lg_tf: error: --torch_python must name the python of an environment with PyTorch")
+
+
+def test_profile_tiny_op_breakdown(tmp_path):
+    lines = []
+    by_type, by_kind = benchmark.profile_benchmark(
+        "preact_resnet18_w16", steps=2, out_dir=str(tmp_path), batch_size=8, width=4,
+        out=lines.append)
+    types = {r["name"]: r for r in by_type}
+    assert any("Conv2DBackpropFilter" in t for t in types)
+    assert any("Conv2D" in t and "Backprop" not in t for t in types)
+    # BatchNormalization runs as TensorFlow's fused kernel, forward and backward.
+    assert any("FusedBatchNorm" in t and "Grad" in t for t in types)
+    assert sum(r["share"] for r in by_type) == pytest.approx(1.0, abs=1e-6)
+    assert sum(r["share"] for r in by_kind) == pytest.approx(1.0, abs=1e-6)
+    kinds = {r["name"] for r in by_kind}
+    assert {"Conv2D", "FusedBatchNormalization", "optimizer"} <= kinds
+    assert all(r["self_ms"] >= 0 and r["count"] > 0 for r in by_type + by_kind)
+    # A trace TensorBoard's Profile tab reads, and the tables as files.
+    assert list(tmp_path.glob("plugins/profile/*/*.xplane.pb"))
+    header, *rows = (tmp_path / "op_types.tsv").read_text().splitlines()
+    assert header == "op type\tself_ms\tshare\tcount" and len(rows) == len(by_type)
+    assert lines[0].startswith("preact_resnet18_w16 width 4: batch 8, 2 steps traced")
+    assert any(line.startswith("self time by op type") for line in lines)
+
+
+def test_profile_cli_rejects_unknown_model():
+    proc = subprocess.run([sys.executable, "-m", "lg_tf.benchmark", "profile", "--models=nope"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "unknown model(s) ['nope']" in proc.stderr
