@@ -200,6 +200,12 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
              "NLL: mean -log P(true coarse class); sibling mistakes: share of fine mistakes "
              "whose predicted fine class has the true coarse class (targets with fine "
              "outputs)."]
+    older = sorted({s.name for s in specs for r in runs[s.name]
+                    if r.get("final", {}).get("test/coarse_ece") is None})
+    if older:
+        notes.append("— in the ECE, NLL and sibling-mistakes columns: the run did not log "
+                     "them (trained before lg_tf had these metrics and reused here, as "
+                     "finished runs are): " + ", ".join(f"`{n}`" for n in older) + ".")
     return report.write_report(
         NAME, TITLE, base, ctx, specs, runs, tables, findings,
         [(os.path.basename(figure), "Coarse test accuracy per grouping and fraction, one bar "
