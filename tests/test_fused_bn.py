@@ -9,6 +9,9 @@ logical CPUs, tests/conftest.py), and checkpoints written by the old models rest
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -278,20 +281,49 @@ def test_checkpoint_of_the_old_model_restores(monkeypatch, tmp_path, arch):
                                rtol=1e-4, atol=1e-5)
 
 
+def _build(kind, monkeypatch, arch="preact"):
+    """One tiny model as built before issue 14 ("old") or now ("new"), seed 0."""
+    keras.utils.set_random_seed(0)
+    if kind == "new":
+        return TINY[arch]()
+    with monkeypatch.context() as m:
+        m.setattr(heads, "batch_norm", _old_batch_norm)
+        for module in (preact_resnet, wide_resnet_module):
+            m.setattr(module, "conv3x3", _old_conv3x3)
+        return TINY[arch]()
+
+
 def test_mirrored_strategy_trains_like_before(monkeypatch):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    assert strategy.num_replicas_in_sync == 2
+    # In its own process: after this test's fits, a later MirroredStrategy of the same
+    # process failed its first all-reduce ("Shape mismatch in the collective instance
+    # 100", then every collective aborted), so its collectives must not share a process
+    # with the rest of the suite.
+    if os.environ.get("LG_TF_FUSED_BN_CHILD") != "1":
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             f"{os.path.abspath(__file__)}::test_mirrored_strategy_trains_like_before"],
+            env={**os.environ, "LG_TF_FUSED_BN_CHILD": "1"}, capture_output=True,
+            text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        assert "1 passed" in proc.stdout
+        return
     x, y = _fixed_batch(32)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat()
+    start = _build("old", monkeypatch).get_weights()
     losses, weights = {}, {}
-    with strategy.scope():
-        old, new = _models(monkeypatch)
-        for model in (old, new):
+    # One strategy per model, as every run has: two models' all-reduces under one
+    # MirroredStrategy can pair collectives of different models across the replicas.
+    for name in ("old", "new"):
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        assert strategy.num_replicas_in_sync == 2
+        with strategy.scope():
+            model = _build(name, monkeypatch)
+            model.set_weights(start)
             _compile(model)
-    for name, model in (("old", old), ("new", new)):
         history = model.fit(ds, epochs=2, steps_per_epoch=2, verbose=0)
         losses[name] = history.history["loss"]
         weights[name] = [w.numpy() for w in model.weights]
+    new = model
     np.testing.assert_allclose(losses["new"], losses["old"], rtol=1e-4)
     for a, b, w in zip(weights["new"], weights["old"], new.weights):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5, err_msg=w.path)
