@@ -26,7 +26,7 @@ import os
 from typing import Sequence
 
 from lg_tf import stats
-from pipelines import common, plots, report
+from pipelines import common, data_efficiency, plots, report
 from pipelines.common import Context, Stat
 from pipelines.common import accuracy_by_seed as _acc
 from pipelines.common import interval_text as _ci
@@ -223,16 +223,9 @@ EXTRA_FLAGS = {
 }
 
 
-def fractions_from(values) -> list[float]:
-    try:
-        return [float(v) for v in values.fractions]
-    except ValueError:
-        raise common.PipelineError(f"--fractions={','.join(values.fractions)} must be numbers, "
-                                   "e.g. 0.2,1.0") from None
-
-
 def main(values, base, ctx):
-    common.print_report(run(base, ctx, list(values.groupings), fractions_from(values),
+    common.print_report(run(base, ctx, list(values.groupings),
+                            data_efficiency.fractions_from(values),
                             list(values.targets)))
 
 
