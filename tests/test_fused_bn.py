@@ -226,14 +226,20 @@ def test_model_saves_and_loads_as_a_keras_file(tmp_path):
                                rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("arch", sorted(TINY))
-def test_model_trains_like_before(monkeypatch, arch):
-    old, new = _models(monkeypatch, arch)
-    x, y = _fixed_batch()
+def _four_sgd_steps(old, new, x, y) -> dict:
+    """{"old"|"new": the losses of 4 SGD steps on the fixed batch}."""
     losses = {}
     for name, model in (("old", old), ("new", new)):
         _compile(model)
         losses[name] = [float(model.train_on_batch(x, y)) for _ in range(4)]
+    return losses
+
+
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_model_trains_like_before(monkeypatch, arch):
+    old, new = _models(monkeypatch, arch)
+    x, y = _fixed_batch()
+    losses = _four_sgd_steps(old, new, x, y)
     np.testing.assert_allclose(losses["new"], losses["old"], rtol=1e-4)
     assert losses["new"][-1] < losses["new"][0]  # it does learn
     for a, b in zip(new.weights, old.weights):
@@ -248,10 +254,7 @@ def test_bfloat16_model_trains_like_before(monkeypatch):
         old, new = _models(monkeypatch)
     assert new.get_layer("stage1_block1_mid_bn").compute_dtype == "bfloat16"
     x, y = _fixed_batch()
-    losses = {}
-    for name, model in (("old", old), ("new", new)):
-        _compile(model)
-        losses[name] = [float(model.train_on_batch(x, y)) for _ in range(4)]
+    losses = _four_sgd_steps(old, new, x, y)
     # bfloat16 rounding (8-bit mantissa) of activations and gradients, 4 steps apart.
     np.testing.assert_allclose(losses["new"], losses["old"], rtol=2e-2)
     assert losses["new"][-1] < losses["new"][0]
