@@ -75,7 +75,8 @@ class Config:
     dataset: str = _f("embedded", "Image source.", "Data", choices=tuple(DATASETS))
     hierarchy: str = _f("", "Named fine->coarse hierarchy (default: the dataset's own), one "
                         "of " + ", ".join(hier_lib.NAMED_HIERARCHIES) + ".", "Data")
-    coarse_zero: str = _f("", "CIFAR-10 digits forming coarse class 0, e.g. 01289 (Table VI).",
+    coarse_zero: str = _f("", "CIFAR-10 digits forming coarse class 0, e.g. 01289 (Table VI); "
+                          "for --dataset=cifar10 or a folder of the ten CIFAR-10 classes.",
                           "Data")
     hierarchy_file: str = _f("", "JSON {fine: coarse} or CSV fine,coarse file defining the "
                              "hierarchy.", "Data")
@@ -239,8 +240,9 @@ def validate(c: Config) -> Config:
     if c.hierarchy and c.hierarchy not in hier_lib.NAMED_HIERARCHIES:
         _fail(f"--hierarchy='{c.hierarchy}' is unknown; choose one of: "
               f"{', '.join(hier_lib.NAMED_HIERARCHIES)} (or use --hierarchy_file)")
-    if c.coarse_zero and c.dataset != "cifar10":
-        _fail("--coarse_zero only applies to --dataset=cifar10")
+    if c.coarse_zero and c.dataset not in ("cifar10", "folder"):
+        _fail("--coarse_zero only applies to CIFAR-10: --dataset=cifar10, or --dataset=folder "
+              "whose class folders are the CIFAR-10 names (airplane, automobile, ...)")
     if (c.wrn_depth - 4) % 6:
         _fail(f"--wrn_depth={c.wrn_depth} must be 6n+4 (10, 16, 22, 28, 34, 40, ...)")
     if list(c.lr_milestones) != sorted(set(c.lr_milestones)) or any(

@@ -160,7 +160,8 @@ def key(cfg) -> str | None:
         return "cifar10" if digits == "0189" else f"cifar10_{digits}"
     from lg_tf.data import datasets
     name = cfg.hierarchy or datasets.DATASETS[cfg.dataset].default_hierarchy
-    allowed = {"cifar10": ("cifar10",), "cifar100": ("cifar100",),
+    # A folder of the CIFAR-10 images (e.g. a JPEG copy) is the same data as TFDS cifar10.
+    allowed = {"cifar10": ("cifar10", "folder"), "cifar100": ("cifar100",),
                "imagenet": ("imagenet2012", "folder")}
     family = "imagenet" if name.startswith("imagenet") else (
         "cifar100" if name.startswith("cifar100") else "cifar10")

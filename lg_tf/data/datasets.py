@@ -146,7 +146,7 @@ def dataset_classes(cfg) -> tuple[list[str], str] | None:
         return list(hier_lib.CIFAR10_CLASSES), "--dataset=cifar10"
     if cfg.dataset == "cifar100":
         return list(hier_lib.CIFAR100_FINE), "--dataset=cifar100"
-    if cfg.dataset == "folder" and (cfg.hierarchy or cfg.hierarchy_file):
+    if cfg.dataset == "folder" and (cfg.hierarchy or cfg.hierarchy_file or cfg.coarse_zero):
         root = _folder_root(cfg)
         return (sources.folder_class_names(sources.folder_tree_root(root)),
                 f"the image folder '{root}'")
@@ -162,6 +162,8 @@ def check_classes(cfg, h: hier_lib.Hierarchy) -> int:
     if known is None:
         return 0
     names, what = known
+    if cfg.coarse_zero and cfg.dataset == "folder":
+        _check_cifar10_folder(names, what)
     table = h.source_to_fine(names, what)
     unused = [n for n, fine in zip(names, table) if fine < 0]
     if unused:
@@ -169,6 +171,18 @@ def check_classes(cfg, h: hier_lib.Hierarchy) -> int:
                  "of train and test (%s%s)", h.name, h.num_fine, len(names), what, len(unused),
                  ", ".join(unused[:5]), ", ..." if len(unused) > 5 else "")
     return len(unused)
+
+
+def _check_cifar10_folder(names: list[str], what: str) -> None:
+    """--coarse_zero numbers the CIFAR-10 classes: the folder must have all ten of them."""
+    missing = [n for n in hier_lib.CIFAR10_CLASSES if n not in names]
+    if missing:
+        raise DataError(
+            f"--coarse_zero groups the ten CIFAR-10 classes by their digits, but {what} lacks "
+            f"{len(missing)} of their folders ({', '.join(missing[:4])}"
+            f"{', ...' if len(missing) > 4 else ''}); name the class folders airplane, "
+            "automobile, bird, cat, deer, dog, frog, horse, ship, truck, or group other classes "
+            "with --hierarchy_file")
 
 
 def fingerprint(cfg, h: hier_lib.Hierarchy | None = None) -> str:
