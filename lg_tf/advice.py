@@ -1,23 +1,24 @@
 """Should I label my data finer? Paired fine/coarse trainings on the user's data, analysed.
 
-`advise(base, ctx, fractions)` trains, for every fraction r and seed, one run on the fine
+`run(base, ctx, fractions)` trains, for every fraction r and seed, one run on the fine
 labels (FC) and one on the coarse labels (CC) with the same budget, data subset and seed
-(through the pipelines' resumable runner), then `analyse` turns the results into:
+(a `lg_tf.grid` grid: resumable, shardable), then `analyse` turns the results into:
 
 - ΔA = FC − CC per fraction: the mean of the paired per-seed differences with a 95%
   Student-t CI and a plain verdict (lg_tf.stats);
-- ACR of the fine runs with a bootstrap CI over test images;
+- ACR of the fine runs at that fraction: mean (min–max) over seeds, and the first seed's
+  bootstrap CI over test images (which covers test sampling, not training variation);
 - per coarse class: recall of FC and CC, their difference, and the per-coarse ACR
   (mean confusion with other coarse classes / mean confusion among its own fine
   classes), ranked, so the user sees which coarse classes are worth labelling finer;
-- data efficiency: the fraction of data at which CC matches FC's accuracy.
+- data efficiency, only where fine labels detectably help: the fraction of data at which
+  CC's mean accuracy reaches FC's.
 
 `write` puts advice.md, advice.json and the figures in the output folder.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -25,48 +26,98 @@ from typing import Sequence
 
 import numpy as np
 
-from lg_tf import stats
-from pipelines import common
+from lg_tf import grid, stats
+from lg_tf.errors import PipelineError
 
 log = logging.getLogger("lg_tf")
 
+# What advise decides itself: a value given for these would be silently replaced.
+OWN_FIELDS = {"train_fraction": "--fractions", "granularity": "the FC/CC pair it trains"}
 
-def grid(base, fractions: Sequence[float]) -> list[common.RunSpec]:
-    if not fractions:
-        raise common.PipelineError("--fractions is empty; give training fractions such as "
-                                   "0.25,1.0")
-    bad = [f for f in fractions if not 0 < f <= 1]
-    if bad:
-        raise common.PipelineError(f"--fractions={','.join(map(str, fractions))}: each must "
-                                   "be in (0, 1], e.g. 0.25,1.0")
+
+def check_base(base) -> None:
+    """Refuses flags advise sets itself, and data without real fine classes (where FC and
+    CC would train the same classifier and 'no difference' would be a tautology)."""
+    from lg_tf.config import Config
+    from lg_tf.data import datasets
+    defaults = Config()
+    for field, by in OWN_FIELDS.items():
+        if getattr(base, field) != getattr(defaults, field):
+            raise PipelineError(f"--{field} does not apply to lg_tf.advise: it sets it itself "
+                                f"({by}); drop --{field}={getattr(base, field)}")
+    h = datasets.resolve_hierarchy(base)
+    if h.num_fine == h.num_coarse:
+        raise PipelineError(
+            f"the data has no fine classes below its coarse ones (hierarchy '{h.name}': "
+            f"{h.num_fine} fine classes in {h.num_coarse} coarse classes, one each), so fine "
+            "and coarse training would be the same; give the images fine labels (folders "
+            "DIR/<coarse>/<fine>/, --labels_file, or lg_tf.discover) first")
+
+
+def grid_specs(base, fractions: Sequence[float]) -> list[grid.RunSpec]:
+    fractions = grid.float_list([str(f) for f in fractions], "fractions", "0.25,1.0")
     specs = []
-    for r in sorted(set(fractions)):
+    for r in fractions:
         for gran, series in (("coarse", "CC"), ("fine", "FC")):
-            specs.append(common.spec(base, f"{series} r={r:g}",
-                                     {"series": series, "fraction": r},
-                                     granularity=gran, train_fraction=r))
+            specs.append(grid.spec(base, f"{series} r={r:g}",
+                                   {"series": series, "fraction": r},
+                                   granularity=gran, train_fraction=r))
     return specs
 
 
-def run(base, ctx: common.Context, fractions: Sequence[float]) -> dict:
+def run(base, ctx: grid.Context, fractions: Sequence[float]) -> dict:
     """Trains (or resumes, or skips finished) the paired runs; writes the advice."""
-    specs = grid(base, fractions)
+    check_base(base)
+    specs = grid_specs(base, fractions)
+
     def report(_base, c, s, runs):
         return write(c.report_dir, {**analyse(s, runs), "command": c.command})
 
-    return common.execute("advise", base, specs, ctx, report)
+    return grid.execute("advise", base, specs, ctx, report)
 
 
 # --------------------------------------------------------------------------- analysis
 
-def _by_seed(results: Sequence[dict], key: str = "test/coarse_accuracy") -> dict[int, float]:
-    return {r["config"]["seed"]: r["final"][key] for r in results if key in r.get("final", {})}
+def _iv(iv: stats.Interval | None) -> dict | None:
+    return None if iv is None else iv.to_dict()
 
 
-def _interval_dict(iv) -> dict | None:
-    if iv is None:
-        return None
-    return {"mean": iv.mean, "low": iv.low, "high": iv.high, "n": iv.n, "std": iv.std}
+def analyse(specs, runs: dict) -> dict:
+    """The advice as a JSON-ready dict (numbers in percentage points where accuracies)."""
+    by = {(s.tag["fraction"], s.tag["series"]): s for s in specs}
+    fractions = sorted({s.tag["fraction"] for s in specs})
+    rows = [_fraction_row(r, runs[by[(r, "FC")].name], runs[by[(r, "CC")].name])
+            for r in fractions]
+    top = runs[by[(fractions[-1], "FC")].name]
+    return {"fractions": rows, "data_efficiency": _data_efficiency(rows),
+            "hierarchy": top[0]["hierarchy"] if top else None}
+
+
+def _fraction_row(r: float, fine: Sequence[dict], coarse: Sequence[dict]) -> dict:
+    fc, cc = grid.by_seed(fine), grid.by_seed(coarse)
+    seeds = sorted(set(fc) & set(cc))
+    if not seeds:
+        return {"fraction": r, "seeds": [], "verdict": "no finished pair of runs"}
+    gain = stats.paired_difference([fc[s] for s in seeds], [cc[s] for s in seeds])
+    return {"fraction": r, "seeds": seeds,
+            "fc": _iv(stats.mean_ci([fc[s] for s in seeds])),
+            "cc": _iv(stats.mean_ci([cc[s] for s in seeds])), "gain": _iv(gain),
+            "direction": stats.direction(gain),
+            "verdict": stats.verdict(gain, budget_text=f"at {100 * r:g}% of the training data"),
+            "acr": acr_summary(fine), "per_coarse": per_coarse(fine, coarse)}
+
+
+def _data_efficiency(rows: list[dict]) -> list[dict]:
+    """stats.data_savings over the fractions, kept only where FC is detectably above CC: a
+    data saving is claimed where fine labels help, not where the runs cannot tell."""
+    done = [row for row in rows if row.get("gain")]
+    if not done:
+        return []
+    savings = stats.data_savings([row["fraction"] for row in done],
+                                 [row["fc"]["mean"] for row in done],
+                                 [row["cc"]["mean"] for row in done])
+    helps = {row["fraction"] for row in done if row["direction"] == "above"}
+    return [e for e in savings if e["fraction"] in helps]
 
 
 def _confusion_pairs(model_dir: str) -> tuple[np.ndarray, np.ndarray, list] | None:
@@ -75,11 +126,8 @@ def _confusion_pairs(model_dir: str) -> tuple[np.ndarray, np.ndarray, list] | No
     The counts are the multiset of (true, predicted) pairs, so resampling them is
     resampling test images.
     """
-    path = os.path.join(model_dir, "confusion.json")
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
+    data = grid.load_json(os.path.join(model_dir, "confusion.json"))
+    if not data:
         return None
     counts = np.asarray(data["matrix"], np.int64)
     true, pred = np.nonzero(counts)
@@ -87,68 +135,31 @@ def _confusion_pairs(model_dir: str) -> tuple[np.ndarray, np.ndarray, list] | No
     return np.repeat(true, reps), np.repeat(pred, reps), list(data["parent"])
 
 
-def _run_folder(results: dict) -> str | None:
-    """A finished run's folder (its export lies in <model_dir>/export)."""
-    export = results.get("export_dir")
-    return os.path.dirname(os.path.normpath(export)) if export else None
-
-
-def analyse(specs, runs: dict, model_dir_of=_run_folder) -> dict:
-    """The advice as a JSON-ready dict (numbers in percentage points where accuracies)."""
-    by = {(s.tag["fraction"], s.tag["series"]): s for s in specs}
-    fractions = sorted({s.tag["fraction"] for s in specs})
-    rows, fc_means, cc_means = [], [], []
-    for r in fractions:
-        fc, cc = _by_seed(runs[by[(r, "FC")].name]), _by_seed(runs[by[(r, "CC")].name])
-        seeds = sorted(set(fc) & set(cc))
-        if not seeds:
-            rows.append({"fraction": r, "seeds": [], "verdict": "no finished pair of runs"})
-            fc_means.append(None)
-            cc_means.append(None)
-            continue
-        gain = stats.paired_difference([100 * fc[s] for s in seeds],
-                                       [100 * cc[s] for s in seeds])
-        fc_iv = stats.mean_ci([100 * fc[s] for s in seeds])
-        cc_iv = stats.mean_ci([100 * cc[s] for s in seeds])
-        fc_means.append(fc_iv.mean)
-        cc_means.append(cc_iv.mean)
-        rows.append({"fraction": r, "seeds": seeds, "fc": _interval_dict(fc_iv),
-                     "cc": _interval_dict(cc_iv), "gain": _interval_dict(gain),
-                     "verdict": stats.verdict(gain, budget_text=f"at {100 * r:g}% of the "
-                                              "training data"),
-                     "per_coarse": per_coarse(runs[by[(r, "FC")].name],
-                                              runs[by[(r, "CC")].name])})
-    top = fractions[-1]
-    fine_runs = runs[by[(top, "FC")].name]
-    return {"fractions": rows, "acr": acr_summary(fine_runs, model_dir_of),
-            "data_efficiency": stats.data_savings(fractions, fc_means, cc_means)
-            if any(m is not None for m in fc_means) else [],
-            "hierarchy": fine_runs[0]["hierarchy"] if fine_runs else None}
-
-
-def acr_summary(fine_runs: Sequence[dict], model_dir_of=_run_folder) -> dict:
-    """ACR per seed, and for the first seed its bootstrap CI over test images."""
+def acr_summary(fine_runs: Sequence[dict]) -> dict:
+    """ACR of the fine runs: per seed and over seeds (mean, min, max), and the first
+    seed's bootstrap CI over its test images (test sampling only, labelled as such)."""
     values = [r["final"].get("test/acr") for r in fine_runs]
-    out = {"per_seed": values, "note": next((r["final"].get("test/acr_note")
-                                             for r in fine_runs
-                                             if r["final"].get("test/acr_note")), None),
+    finite = [v for v in values if v is not None]
+    out = {"per_seed": values,
+           "mean": sum(finite) / len(finite) if finite else None,
+           "min": min(finite) if finite else None, "max": max(finite) if finite else None,
+           "note": next((r["final"].get("test/acr_note") for r in fine_runs
+                         if r["final"].get("test/acr_note")), None),
            "undefined_reason": next((r["final"].get("test/acr_undefined_reason")
                                      for r in fine_runs
                                      if r["final"].get("test/acr_undefined_reason")), None)}
-    finite = [v for v in values if v is not None]
-    if len(finite) > 1:
-        out["over_seeds"] = _interval_dict(stats.mean_ci(finite))
-    folder = model_dir_of(fine_runs[0]) if (model_dir_of and fine_runs) else None
-    pairs = _confusion_pairs(folder) if folder else None
+    first = fine_runs[0] if fine_runs else None
+    pairs = _confusion_pairs(first["model_dir"]) if first and first.get("model_dir") else None
     if pairs is not None:
         true, pred, parent = pairs
+        out["bootstrap_seed"] = first["config"]["seed"]
         out["bootstrap"] = stats.bootstrap_acr(true, pred, parent).to_dict()
     return out
 
 
 def per_coarse(fine_runs: Sequence[dict], coarse_runs: Sequence[dict]) -> list[dict]:
     """Per coarse class: recall of FC and CC (percent, mean over seeds), the gain, and the
-    per-coarse ACR of the fine runs; ranked by gain, largest first."""
+    per-coarse ACR of the fine runs (mean over seeds); ranked by gain, largest first."""
     def recalls(results):
         out: dict[str, list[float]] = {}
         for r in results:
@@ -157,17 +168,20 @@ def per_coarse(fine_runs: Sequence[dict], coarse_runs: Sequence[dict]) -> list[d
                     out.setdefault(k[len("test/recall/"):], []).append(100 * v)
         return out
     fc, cc = recalls(fine_runs), recalls(coarse_runs)
-    breakdown = fine_runs[0].get("acr_breakdown", {}) if fine_runs else {}
     rows = []
     for name in fc.keys() & cc.keys():
-        part = breakdown.get(name, {})
-        intra, inter = part.get("intra"), part.get("inter")
-        ratio = inter / intra if intra and inter is not None else None
+        ratios, never = [], False
+        for r in fine_runs:
+            part = r.get("acr_breakdown", {}).get(name, {})
+            intra, inter = part.get("intra"), part.get("inter")
+            if intra:
+                ratios.append(inter / intra)
+            never |= intra == 0 and bool(inter)
         f, c = float(np.mean(fc[name])), float(np.mean(cc[name]))
         rows.append({"coarse": name, "fc_recall": f, "cc_recall": c, "gain": f - c,
-                     "acr": ratio,
-                     # its fine classes were never confused with each other: ACR unbounded
-                     "siblings_never_confused": intra == 0 and bool(inter)})
+                     "acr": float(np.mean(ratios)) if ratios else None,
+                     # its fine classes were never confused with each other in some seed
+                     "siblings_never_confused": never})
     return sorted(rows, key=lambda row: -row["gain"])
 
 
@@ -176,36 +190,38 @@ def per_coarse(fine_runs: Sequence[dict], coarse_runs: Sequence[dict]) -> list[d
 def _fmt(iv: dict | None, signed: bool = False) -> str:
     if not iv:
         return "–"
-    s = "+" if signed else ""
-    if iv["low"] is None:
-        return f"{iv['mean']:{s}.1f} (1 seed)"
-    return f"{iv['mean']:{s}.1f} [{iv['low']:.1f}, {iv['high']:.1f}]"
+    return stats.interval_text(stats.Interval(**iv), 1, signed=signed,
+                               bounds=None if signed else (0.0, 100.0))
+
+
+def _acr_text(acr: dict | None) -> str:
+    """'0.198 (0.185–0.210)' over seeds; the value alone with one seed."""
+    if not acr or acr.get("mean") is None:
+        return "undefined" if acr and acr.get("undefined_reason") else "–"
+    return stats.spread_text([v for v in acr["per_seed"] if v is not None])
 
 
 def headline(advice: dict) -> str:
     """The one-paragraph answer printed at the end of `lg_tf.advise`."""
     lines = [row["verdict"] for row in advice["fractions"]]
-    acr = advice["acr"]
-    boot = acr.get("bootstrap")
-    if boot and boot.get("value") is not None:
-        lines.append(f"ACR of the fine model: {boot['value']:.3g} [{boot['low']:.3g}, "
-                     f"{boot['high']:.3g}] (95% bootstrap CI over test images)")
-    elif acr.get("undefined_reason"):
-        lines.append(f"ACR undefined: {acr['undefined_reason']}")
+    top = advice["fractions"][-1].get("acr") or {}
+    if top.get("mean") is not None:
+        lines.append(f"ACR of the fine model at {100 * advice['fractions'][-1]['fraction']:g}% "
+                     f"of the data: {_acr_text(top)} (mean (min–max) over seeds)")
+    elif top.get("undefined_reason"):
+        lines.append(f"ACR undefined: {top['undefined_reason']}")
     return "\n".join(lines)
 
 
 def write(out_dir: str, advice: dict) -> str:
     """advice.md, advice.json and two PNGs in out_dir; returns advice.md's path."""
-    from lg_tf import plots
+    from lg_tf import files, plots
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "advice.json"), "w") as f:
-        json.dump(advice, f, indent=2, default=float)
+    files.write_json_atomic(os.path.join(out_dir, "advice.json"), advice)
     figs = [_gain_figure(advice, os.path.join(out_dir, "gain_by_fraction.png"), plots),
             _coarse_figure(advice, os.path.join(out_dir, "per_coarse_gain_vs_acr.png"), plots)]
     path = os.path.join(out_dir, "advice.md")
-    with open(path, "w") as f:
-        f.write(markdown(advice, [os.path.basename(p) for p in figs if p]))
+    files.write_text_atomic(path, markdown(advice, [os.path.basename(p) for p in figs if p]))
     return path
 
 
@@ -216,25 +232,16 @@ def markdown(advice: dict, figures: Sequence[str]) -> str:
     parts += ["## Verdict", ""]
     parts += [f"- {line}" for line in headline(advice).splitlines()] + [""]
     parts += ["## Fine (FC) vs coarse (CC) training, coarse test accuracy (%)", "",
-              "| fraction | seeds | CC | FC | ΔA = FC − CC (points, 95% CI) |",
-              "|---|---|---|---|---|"]
+              "| fraction | seeds | CC | FC | ΔA = FC − CC (points, 95% CI) | ACR of FC: mean "
+              "(min–max) |", "|---|---|---|---|---|---|"]
     for row in advice["fractions"]:
         parts.append(f"| {row['fraction']:g} | {len(row['seeds'])} | {_fmt(row.get('cc'))} | "
-                     f"{_fmt(row.get('fc'))} | {_fmt(row.get('gain'), signed=True)} |")
+                     f"{_fmt(row.get('fc'))} | {_fmt(row.get('gain'), signed=True)} | "
+                     f"{_acr_text(row.get('acr'))} |")
     parts += ["", "ΔA is the mean of per-seed paired differences (same seed: same data "
-              "subset, initialisation and augmentation); Student-t 95% CI.", ""]
-    if advice["data_efficiency"]:
-        parts += ["## Data efficiency", ""]
-        for e in advice["data_efficiency"]:
-            if e["cc_fraction"] is None:
-                txt = "CC does not reach it within the fractions run (it needs more data)"
-            else:
-                bound = "at most " if e["at_most"] else ""
-                txt = (f"CC needs {bound}{100 * e['cc_fraction']:.0f}% of the data for the "
-                       "same accuracy")
-            parts.append(f"- FC at {100 * e['fraction']:g}% of the data reaches "
-                         f"{e['fc_accuracy']:.1f}%; {txt}.")
-        parts.append("")
+              "subset, initialisation and augmentation); Student-t 95% CI. ACR over the fine "
+              "runs' seeds at that fraction." + _bootstrap_sentence(advice), ""]
+    parts += _efficiency_lines(advice)
     top = advice["fractions"][-1]
     if top.get("per_coarse"):
         parts += [f"## Which coarse classes gain (fraction {top['fraction']:g})", "",
@@ -242,19 +249,56 @@ def markdown(advice: dict, figures: Sequence[str]) -> str:
                   "|---|---|---|---|---|"]
         for c in top["per_coarse"]:
             acr = ("∞ (siblings never confused)" if c.get("siblings_never_confused")
-                   else "–" if c["acr"] is None else f"{c['acr']:.3g}")
+                   and c["acr"] is None else "–" if c["acr"] is None else f"{c['acr']:.3g}")
             parts.append(f"| {c['coarse']} | {c['cc_recall']:.1f} | {c['fc_recall']:.1f} | "
                          f"{c['gain']:+.1f} | {acr} |")
         parts += ["", "Per-coarse ACR: the class's mean confusion with other coarse "
                   "classes over the mean confusion among its own fine classes (higher: its "
                   "fine classes are distinct from each other, where the paper finds fine "
-                  "labels help); from the first seed's fine run. Recalls are means over seeds.", ""]
-    note = advice["acr"].get("note")
+                  "labels help); recalls and per-coarse ACR are means over seeds.", ""]
+    note = (top.get("acr") or {}).get("note")
     if note:
         parts += [f"Note on ACR: {note}", ""]
     for name in figures:
         parts += [f"![{name}]({name})", ""]
     return "\n".join(parts)
+
+
+def _bootstrap_sentence(advice: dict) -> str:
+    top = advice["fractions"][-1]
+    acr = top.get("acr") or {}
+    boot = acr.get("bootstrap")
+    if not boot or boot.get("value") is None:
+        return ""
+    iv = stats.ACRInterval(**{k: v for k, v in boot.items() if k != "high_unbounded"}
+                           | {"high": math.inf if boot.get("high_unbounded") else boot["high"]})
+    return (f" For scale: seed {acr['bootstrap_seed']}'s ACR at {100 * top['fraction']:g}% "
+            f"with a 95% bootstrap CI over its test images is {iv.text()}; that covers test "
+            "sampling only, the spread over seeds covers training.")
+
+
+def _efficiency_lines(advice: dict) -> list[str]:
+    rows = [r for r in advice["fractions"] if r.get("gain")]
+    if not rows:
+        return []
+    out = ["## Data efficiency", ""]
+    for e in advice["data_efficiency"]:
+        if e["cc_fraction"] is None:
+            txt = ("CC stays below it at every fraction run, so it would need more data than "
+                   "was run (by mean accuracy)")
+        else:
+            bound = "at most " if e["at_most"] else "about "
+            txt = (f"CC needs {bound}{100 * e['cc_fraction']:.0f}% of the data for the same "
+                   "mean accuracy")
+        out.append(f"- FC at {100 * e['fraction']:g}% of the data reaches "
+                   f"{e['fc_accuracy']:.1f}%; {txt}.")
+    helped = {e["fraction"] for e in advice["data_efficiency"]}
+    others = [r for r in rows if r["fraction"] not in helped]
+    if others:
+        out.append("- At " + ", ".join(f"{100 * r['fraction']:g}%" for r in others)
+                   + " of the data FC is not detectably above CC, so these runs show no data "
+                   "saving there.")
+    return out + [""]
 
 
 def _gain_figure(advice: dict, path: str, plots) -> str | None:
@@ -271,10 +315,8 @@ def _gain_figure(advice: dict, path: str, plots) -> str | None:
             for r in rows]]
     ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=4)
     ax.axhline(0, color="black", lw=0.7)
-    ax.set_xlabel("training data used (%)")
-    ax.set_ylabel("ΔA = FC − CC (points, 95% CI)")
-    ax.set_title("Gain of fine labels on the coarse task")
-    ax.grid(alpha=0.3)
+    _finish(ax, "training data used (%)", "ΔA = FC − CC (points, 95% CI)",
+            "Gain of fine labels on the coarse task")
     plots.save(fig, path)
     return path
 
@@ -291,9 +333,14 @@ def _coarse_figure(advice: dict, path: str, plots) -> str | None:
         ax.annotate(c["coarse"], (c["acr"], c["gain"]), xytext=(4, 3),
                     textcoords="offset points", fontsize=8)
     ax.axhline(0, color="black", lw=0.7)
-    ax.set_xlabel("per-coarse ACR of the fine model")
-    ax.set_ylabel("recall gain FC − CC (points)")
-    ax.set_title("Which coarse classes gain from fine labels")
-    ax.grid(alpha=0.3)
+    _finish(ax, "per-coarse ACR of the fine model", "recall gain FC − CC (points)",
+            "Which coarse classes gain from fine labels")
     plots.save(fig, path)
     return path
+
+
+def _finish(ax, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)

@@ -13,7 +13,7 @@ CI, which coarse classes gain, and how much data fine labels save.
 Exit codes as lg_tf.train: 0 done, 2 bad input, 75 stopped by a signal (re-run resumes).
 """
 
-from lg_tf import cli
+import os
 
 
 EXTRA_FLAGS = {"fractions": ("list", ["0.25", "1.0"],
@@ -22,24 +22,20 @@ EXTRA_FLAGS = {"fractions": ("list", ["0.25", "1.0"],
 
 
 def run(argv=None) -> None:
-    from pipelines import common
+    from lg_tf import grid
 
     def body(values, base, ctx):
         from lg_tf import advice
-        try:
-            fractions = [float(f) for f in values.fractions]
-        except ValueError:
-            cli.fail(f"--fractions={','.join(values.fractions)} must be numbers, e.g. 0.25,1.0")
+        fractions = grid.float_list(values.fractions, "fractions", "0.25,1.0")
         out = advice.run(base, ctx, fractions)
         if out["report"]:
-            import json
-            import os
-            with open(os.path.join(ctx.report_dir, "advice.json")) as f:
-                print(advice.headline(json.load(f)))
+            from lg_tf import files
+            print(advice.headline(files.read_json(os.path.join(ctx.report_dir,
+                                                               "advice.json"))))
             print(f"advice: {out['report']}")
 
     # Three seeds by default: a verdict needs a confidence interval.
-    common.entry_point(__doc__, body, EXTRA_FLAGS, argv=argv, defaults={"seeds": 3})
+    grid.entry_point(__doc__, body, EXTRA_FLAGS, argv=argv, defaults={"seeds": 3})
 
 
 if __name__ == "__main__":

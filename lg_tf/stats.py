@@ -78,6 +78,42 @@ class Interval:
         return dataclasses.asdict(self)
 
 
+def interval_text(iv: Interval | None, digits: int = 2, signed: bool = False,
+                  bounds: tuple[float, float] | None = None) -> str:
+    """'mean [low, high]' ('mean (1 seed)' without a CI, '–' for None): the one format of an
+    interval in every report. `bounds` clips an interval that runs past what the quantity
+    can take (an accuracy's [0, 100]: a t interval over 3 seeds near 100% can pass it),
+    marking the clipped end with '*'."""
+    if iv is None:
+        return "–"
+    sign = "+" if signed else ""
+    mean = f"{iv.mean:{sign}.{digits}f}"
+    if iv.low is None or iv.high is None:
+        return f"{mean} (1 seed)"
+    low, high = f"{iv.low:.{digits}f}", f"{iv.high:.{digits}f}"
+    if bounds is not None and iv.low < bounds[0]:
+        low = f"{bounds[0]:.{digits}f}*"
+    if bounds is not None and iv.high > bounds[1]:
+        high = f"{bounds[1]:.{digits}f}*"
+    return f"{mean} [{low}, {high}]"
+
+
+CLIPPED_NOTE = ("* the Student-t interval reaches past what an accuracy can be (few seeds "
+                "near 100%); it is shown clipped at 100 (or 0).")
+
+
+def spread_text(values: Sequence[float], digits: int = 3) -> str:
+    """'mean (min–max)' of per-seed values: for a ratio such as ACR, whose spread over seeds
+    is skewed, so a t interval would reach below zero. '–' for no values."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return "–"
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return f"{mean:.{digits}g} (1 seed)"
+    return f"{mean:.{digits}g} ({min(vals):.{digits}g}–{max(vals):.{digits}g})"
+
+
 def _as_finite_1d(values, name: str) -> np.ndarray:
     x = np.asarray(values, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(x)):
@@ -142,16 +178,29 @@ def verdict(interval: Interval, what: str = "fine labels", unit: str = "points",
     """
     budget = f" {budget_text.strip()}" if budget_text.strip() else ""
     mean = f"{interval.mean:+.1f} {unit}"
-    if interval.low is None or interval.high is None:
+    side = direction(interval)
+    if side == "unknown":
         return (f"one seed{budget}: {mean}, no confidence interval; run --seeds=3 or more "
                 "to tell")
     numbers = (f"{mean} [{interval.low:.1f}, {interval.high:.1f}] "
                f"({interval.confidence * 100:g}% CI, {interval.n} seeds)")
-    if interval.low > 0:
+    if side == "above":
         return f"{what} help{budget}: {numbers}"
-    if interval.high < 0:
+    if side == "below":
         return f"{what} hurt{budget}: {numbers}"
     return f"no detectable difference {budget.strip() or 'at this budget'}: {numbers}"
+
+
+def direction(interval: Interval) -> str:
+    """The one rule every report judges a difference by: 'above' (the CI lies above 0),
+    'below', 'none' (the CI contains 0: no detectable difference) or 'unknown' (one seed)."""
+    if interval.low is None or interval.high is None:
+        return "unknown"
+    if interval.low > 0:
+        return "above"
+    if interval.high < 0:
+        return "below"
+    return "none"
 
 
 # --------------------------------------------------------------------------- ACR
@@ -172,7 +221,10 @@ def _acr_batch(confusions: np.ndarray, parent: np.ndarray, normalization: str) -
     pairs = s[:, i, j]
     inter = pairs[:, ~same].mean(axis=1)
     intra = pairs[:, same].mean(axis=1)
-    return np.divide(inter, intra, out=np.full_like(inter, np.nan), where=intra > 0)
+    out = np.divide(inter, intra, out=np.full_like(inter, np.nan), where=intra > 0)
+    # Siblings never confused but other classes were: larger than any finite ACR.
+    out[(intra == 0) & (inter > 0)] = np.inf
+    return out
 
 
 def _check_parent(parent) -> np.ndarray:
@@ -202,15 +254,33 @@ def acr_value(confusion, parent, normalization: str = "column") -> float | None:
     if c.shape != (p.size, p.size):
         raise ValueError(f"confusion matrix is {c.shape}, expected ({p.size}, {p.size})")
     value = float(_acr_batch(c[None], p, normalization)[0])
-    return None if math.isnan(value) else value
+    return value if math.isfinite(value) else None
+
+
+def regrouped_accuracy(confusion, parent) -> float:
+    """Coarse accuracy of a fine model under a grouping `parent` of its fine classes, from its
+    fine confusion matrix: with the published map-argmax rule (coarse prediction = parent of
+    the argmax fine class) an image is right exactly when its true and predicted fine
+    classes share a parent, so one fine run answers every grouping of its classes."""
+    p = _check_parent(parent)
+    c = np.asarray(confusion, dtype=np.float64)
+    if c.shape != (p.size, p.size):
+        raise ValueError(f"confusion matrix is {c.shape}, expected ({p.size}, {p.size})")
+    total = c.sum()
+    if total <= 0:
+        raise ValueError("the confusion matrix is empty: no test images")
+    return float(c[p[:, None] == p[None, :]].sum() / total)
 
 
 @dataclasses.dataclass(frozen=True)
 class ACRInterval:
     """ACR on all test images (`value`) with a percentile bootstrap CI [low, high].
 
-    `skipped` of the `n_boot` replicates had an undefined ACR and are not in the CI;
-    value/low/high are None when the ACR (or every replicate) is undefined.
+    `infinite` of the `n_boot` replicates had siblings never confused (intra = 0, inter > 0):
+    their ACR is larger than any finite one and they count at the top of the CI, so `high`
+    may be inf (unbounded above). `skipped` replicates had no ACR at all (nothing confused)
+    and are not in the CI. value/low/high are None when the ACR (or every replicate) is
+    undefined.
     """
     value: float | None
     low: float | None
@@ -220,9 +290,24 @@ class ACRInterval:
     confidence: float = 0.95
     n_images: int = 0
     normalization: str = "column"
+    infinite: int = 0
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """JSON-ready: an unbounded end is None with `high_unbounded` set (JSON has no inf)."""
+        out = dataclasses.asdict(self)
+        out["high_unbounded"] = self.high is not None and math.isinf(self.high)
+        if out["high_unbounded"]:
+            out["high"] = None
+        return out
+
+    def text(self) -> str:
+        """'0.123 [0.101, 0.150]', with '∞)' for an unbounded upper end."""
+        if self.value is None:
+            return "undefined"
+        if self.low is None:
+            return f"{self.value:.3g}"
+        high = "∞)" if math.isinf(self.high) else f"{self.high:.3g}]"
+        return f"{self.value:.3g} [{self.low:.3g}, {high}"
 
 
 def _labels(y, name: str, n: int) -> np.ndarray:
@@ -282,12 +367,24 @@ def bootstrap_acr(y_true, y_pred, parent, n_boot: int = 1000, seed: int = 0,
         values.append(_acr_batch(counts, p, normalization))
     reps = np.concatenate(values)
     ok = reps[~np.isnan(reps)]
-    skipped = n_boot - int(ok.size)
+    skipped, infinite = n_boot - int(ok.size), int(np.isinf(ok).sum())
     if ok.size == 0:
-        return ACRInterval(value, None, None, n_boot, skipped, confidence, m, normalization)
-    low, high = np.percentile(ok, [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2])
-    return ACRInterval(value, float(low), float(high), n_boot, skipped, confidence, m,
-                       normalization)
+        return ACRInterval(value, None, None, n_boot, skipped, confidence, m, normalization,
+                           infinite)
+    low, high = (_percentile(ok, q) for q in ((1 - confidence) / 2, (1 + confidence) / 2))
+    return ACRInterval(value, low, high, n_boot, skipped, confidence, m, normalization,
+                       infinite)
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    """numpy's linear-interpolation percentile, where +inf values may be among them: a
+    position that reaches into the infinite ones is inf."""
+    x = np.sort(values)
+    pos = q * (x.size - 1)
+    lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+    if math.isinf(x[hi]) and (hi == lo or pos > lo):
+        return math.inf
+    return float(x[lo] + (pos - lo) * (x[hi] - x[lo]))
 
 
 # --------------------------------------------------------------------------- correlation

@@ -17,9 +17,10 @@ import dataclasses
 import os
 
 from lg_tf import config as config_lib
+from lg_tf import grid as grid_lib
+from lg_tf.grid import Context
 from pipelines import common, plots, report
 from pipelines import published as pub
-from pipelines.common import Context
 from pipelines.report import Column, Table
 
 NAME = "acr_vs_gain"
@@ -68,7 +69,7 @@ def scan(runs_dir: str) -> list[tuple[str, dict]]:
     for folder, dirs, files in os.walk(runs_dir):
         dirs.sort()
         if "results.json" in files:
-            res = common.finished_results(folder)
+            res = grid_lib.finished_results(folder)
             if res and isinstance(res.get("config"), dict):
                 found.append((folder, res))
     return sorted(found, key=lambda x: x[0])
@@ -123,12 +124,12 @@ def _label(pairs: list[Pair]) -> None:
 
 def run(ctx: Context, runs_dir: str = "", base: config_lib.Config | None = None) -> dict:
     if ctx.sharded or ctx.print_commands:
-        raise common.PipelineError("acr_vs_gain trains nothing, so --shard and "
+        raise grid_lib.PipelineError("acr_vs_gain trains nothing, so --shard and "
                                    "--print_commands do not apply; run it once after the "
                                    "runs it pairs are finished")
     runs_dir = runs_dir or ctx.out_dir
     if not os.path.isdir(runs_dir):
-        raise common.PipelineError(f"--runs_dir={runs_dir} does not exist; point it at the "
+        raise grid_lib.PipelineError(f"--runs_dir={runs_dir} does not exist; point it at the "
                                    "--out_dir of other pipelines (or any folder of runs)")
     found = scan(runs_dir)
     pairs, unpaired = pair_runs(found)
@@ -140,92 +141,82 @@ def run(ctx: Context, runs_dir: str = "", base: config_lib.Config | None = None)
                   f"{len(p.coarse)}  {p.fine_dir}")
         return {"pairs": pairs, "report": None}
     if not found:
-        raise common.PipelineError(f"no finished run (results.json with final metrics) under "
+        raise grid_lib.PipelineError(f"no finished run (results.json with final metrics) under "
                                    f"--runs_dir={runs_dir}; run other pipelines first")
     return {"pairs": pairs, "report": write(ctx, runs_dir, found, pairs, unpaired,
                                             base or config_lib.Config())}
-
-
-def _stats(p: Pair):
-    fc, cc = common.test_acc(p.fine), common.test_acc(p.coarse)
-    return fc, cc, common.difference(fc, cc), common.acr(p.fine)
 
 
 def write(ctx: Context, runs_dir: str, found, pairs: list[Pair], unpaired: int,
           base: config_lib.Config) -> str:
     rows, points = [], []
     for p in pairs:
-        fc, cc, gain, a = _stats(p)
+        gain = common.gain(p.fine, p.coarse)
         c = p.config
         where = c.get("coarse_zero") and f"cifar10 cz{c['coarse_zero']}" or (
             f"{c.get('dataset')}/{c.get('hierarchy') or 'default'}")
-        rows.append([str(p.ident), p.label, where, f"{len(p.fine)}/{len(p.coarse)}", fc, cc,
-                     gain, a, os.path.relpath(p.fine_dir, runs_dir)])
-        points.append((str(p.ident), a.mean, gain.mean, gain.std))
+        rows.append([str(p.ident), p.label, where, f"{len(p.fine)}/{len(p.coarse)}",
+                     common.accuracy(p.fine), common.accuracy(p.coarse), gain,
+                     common.acr_cell(p.fine), os.path.relpath(p.fine_dir, runs_dir)])
+        points.append((str(p.ident), common.mean_or_none(common.acr_values(p.fine)),
+                       gain.mean if gain else None, common.half_width(gain)))
     table = Table([Column("ID"), Column("pair"), Column("dataset/hierarchy"),
-                   Column("seeds FC/CC"), Column("FC test acc (%)", std=True),
-                   Column("CC test acc (%)", std=True), Column("ΔA_test", std=True),
-                   Column("ACR", std=True), Column("fine runs")],
+                   Column("seeds FC/CC"), Column("FC test acc (%)", "pct"),
+                   Column("CC test acc (%)", "pct"), Column("ΔA = FC − CC", "delta"),
+                   Column("ACR: mean (min–max)"), Column("fine runs")],
                   rows, title="Fine/coarse pairs found", csv="acr_vs_gain_pairs.csv",
                   notes=[f"{len(found)} finished runs under `{runs_dir}`; {len(pairs)} pairs; "
                          f"{unpaired} runs without a partner"
                          + (" (e.g. extra-layer coarse runs, which have no fine counterpart)."
                             if unpaired else "."),
-                         "FC and CC are means over the seeds each side has (the `seeds FC/CC` "
-                         "column); a coarse baseline shared by several fine runs (Table VII's) "
-                         "enters each pair with all its seeds."])
+                         "ΔA is the mean of the per-seed paired differences over the seeds "
+                         "both sides have [95% t CI]; a coarse baseline shared by several fine "
+                         "runs (Table VII's) enters each pair."])
     defined = [pt for pt in points if pt[1] is not None and pt[2] is not None]
-    r, rho = common.correlation([pt[1] for pt in defined], [pt[2] for pt in defined])
-    corr_rows = [["ours", str(len(defined)), _num(r), _num(rho)]]
+    ours = common.correlation([pt[1] for pt in defined], [pt[2] for pt in defined])
+    corr_rows = [["ours (mean ACR, mean ΔA per pair)"] + common.correlation_cells(ours)]
     for name, pts in (("paper, Fig. 6 (Table I datasets + CIFAR-100-5/-15)",
                        [(x, y) for _, x, y in pub.FIG6]),
                       ("paper, Fig. 7a (Table VI, CIFAR-10 groupings)",
                        [(row[5], row[4] - row[3]) for row in pub.TABLE6]),
                       ("paper, Fig. 7b (Table VII, CIFAR-10 noise)",
                        [(v[2], v[1]) for v in pub.TABLE7["cifar10"].values()])):
-        pr, prho = common.correlation([x for x, _ in pts], [y for _, y in pts])
-        corr_rows.append([name, str(len(pts)), _num(pr), _num(prho)])
-    corr = Table([Column("points"), Column("n"), Column("Pearson r"), Column("Spearman ρ")],
-                 corr_rows, title="Correlation of ΔA_test with ACR", csv="acr_vs_gain.csv",
-                 notes=["The paper states the trend (higher ACR, higher ΔA_test) without a "
-                        "coefficient; its rows here are computed from its published numbers."])
-    if r is None:
-        finding = (f"Only {len(defined)} pair(s) with a defined ACR: too few for a correlation "
-                   "(at least 3 needed).")
-    else:
-        sign = ("positive, as the paper claims (higher ACR, larger gain)" if r > 0 else
-                "not positive: these runs do not show the paper's trend")
-        finding = (f"Across {len(defined)} pairs, ΔA_test and ACR correlate with Pearson r = "
-                   f"{r:+.2f} (Spearman ρ = {rho:+.2f}): {sign}.")
-        if len(defined) < 6:
-            finding += " With so few points, one pair can change the sign."
+        corr_rows.append([name] + common.correlation_cells(common.paper_correlation(pts)))
+    corr = Table([Column("points"), Column("n"), Column("Spearman ρ [95% CI]"),
+                  Column("Pearson r [95% CI]")],
+                 corr_rows, title="Correlation of ΔA with ACR", csv="acr_vs_gain.csv",
+                 notes=["Percentile bootstrap CIs over the points (2,000 resamples, seed 0). "
+                        "The paper states the trend without a coefficient; its rows are "
+                        "computed from its published numbers the same way."])
+    finding = f"ΔA against ACR: {common.correlation_text(ours, 'pairs')}."
+    if ours.get("spearman") is not None and ours["spearman_low"] is not None:
+        finding += (" The interval excludes 0: ACR and the gain move together here." if
+                    ours["spearman_low"] > 0 else
+                    " The interval includes 0: these pairs do not show the paper's trend "
+                    "detectably.")
     findings = [finding]
     noisy = [p for p in pairs if len(p.fine) < 2 or len(p.coarse) < 2]
     if noisy:
         findings.append(f"{len(noisy)} of {len(pairs)} pairs have a single seed on one side; "
-                        "their ΔA_test carries no spread estimate.")
+                        "their ΔA carries no interval.")
     figure = plots.acr_scatter(os.path.join(ctx.report_dir, "fig6_acr_vs_gain.png"), points,
-                               "ours: ΔA_test vs ACR (IDs as in the table)",
+                               "ours: ΔA vs ACR (IDs as in the table; bars: 95% CI)",
                                paper=[(lab, x, y) for lab, x, y in pub.FIG6],
                                paper_title="paper, Fig. 6 (published numbers)")
     datasets = sorted({str(dict(p.key).get("dataset")) for p in pairs})
     specs, runs = [], {}
     for p in pairs:
         for gran, results in (("fine", p.fine), ("coarse", p.coarse)):
-            s = common.RunSpec(f"pair{p.ident}_{gran}", f"{p.label} {gran}")
+            s = grid_lib.RunSpec(f"pair{p.ident}_{gran}", f"{p.label} {gran}")
             specs.append(s)
             runs[s.name] = results
     head = _header(ctx, runs_dir, found, pairs, datasets)
     return report.write_report(
         NAME, TITLE, base, ctx, specs, runs, [table, corr], findings,
-        [(os.path.basename(figure), "ΔA_test = FC − CC (± combined seed std) against the fine "
-          "run's ACR; numbers are pair IDs; dashed: least-squares line. Right: the paper's "
-          "Fig. 6 points from its tables.")],
+        [(os.path.basename(figure), "ΔA = FC − CC (bars: 95% CI over seeds) against the fine "
+          "run's mean ACR; numbers are pair IDs; dashed: least-squares line. Right: the "
+          "paper's Fig. 6 points from its tables.")],
         None, "", header_text=head)
-
-
-def _num(x) -> str:
-    return "n/a (needs ≥ 3 points)" if x is None else f"{x:+.3f}"
 
 
 def _header(ctx: Context, runs_dir: str, found, pairs, datasets) -> str:
@@ -257,8 +248,8 @@ EXTRA_FLAGS = {"runs_dir": ("string", "", "Folder tree of finished runs to pair 
 
 
 def main(values, base, ctx):
-    common.print_report(run(ctx, values.runs_dir, base))
+    grid_lib.print_report(run(ctx, values.runs_dir, base))
 
 
 if __name__ == "__main__":
-    common.entry_point(__doc__, main, EXTRA_FLAGS)
+    grid_lib.entry_point(__doc__, main, EXTRA_FLAGS)

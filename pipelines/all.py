@@ -33,9 +33,10 @@ import dataclasses
 import os
 import sys
 
-from pipelines import (acr_vs_gain, common, custom_coarse, data_efficiency, dropout,
-                       extra_layer, label_noise, num_coarse, table1, tsne)
-from pipelines.common import Context
+from lg_tf import grid as grid_lib
+from lg_tf.grid import Context
+from pipelines import (acr_vs_gain, custom_coarse, data_efficiency, dropout, extra_layer,
+                       label_noise, num_coarse, table1, tsne)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +83,7 @@ def available(data_dir: str = "", only: tuple = ()) -> tuple[list[Entry], list[s
     keys = {e.key for e in DATASETS}
     unknown = [k for k in only if k not in keys]
     if unknown:
-        raise common.PipelineError(f"--only={','.join(only)} names unknown dataset(s) "
+        raise grid_lib.PipelineError(f"--only={','.join(only)} names unknown dataset(s) "
                                    f"{', '.join(unknown)}; choose from {', '.join(sorted(keys))}")
     out, skipped = [], []
     for e in DATASETS:
@@ -114,10 +115,10 @@ def run(ctx: Context, bases: dict, entries: list[Entry] | None = None,
         if ctx.print_commands:
             for p in distinct:
                 if p.status != "done" and p.index % ctx.shard[1] == ctx.shard[0]:
-                    print(common.train_command(p), flush=True)
+                    print(grid_lib.train_command(p), flush=True)
             return {"reports": [], "index": None}
         if ctx.report_only:
-            common.require_finished("all", distinct)
+            grid_lib.require_finished("all", distinct)
         if ctx.sharded:
             ctx = dataclasses.replace(ctx, shard_dirs=frozenset(
                 p.model_dir for p in distinct if p.index % ctx.shard[1] == ctx.shard[0]))
@@ -131,10 +132,10 @@ def run(ctx: Context, bases: dict, entries: list[Entry] | None = None,
     if ctx.sharded and not ctx.dry_run:
         missing = [p for p in plan_all(ctx, bases, todo) if p.status != "done"]
         if missing:
-            common.log.info("all: shard %d/%d has trained its runs; %s; acr_vs_gain and the "
+            grid_lib.log.info("all: shard %d/%d has trained its runs; %s; acr_vs_gain and the "
                             "index are written by the shard that finishes last, or by the "
                             "same command with --report_only", *ctx.shard,
-                            common.missing_text(missing, len(distinct)))
+                            grid_lib.missing_text(missing, len(distinct)))
             return {"reports": reports, "index": None}
         reports = written_reports(ctx, bases, todo)
     reports += final_reports(ctx)
@@ -199,7 +200,7 @@ def dry_run_total(planned: list) -> str:
     """Experiments share runs: count each run folder once."""
     unique = {p.model_dir: p for p in planned}
     todo = [p for p in unique.values() if p.status != "done"]
-    images = [common.planned_work(p.cfg)["images"] for p in todo]
+    images = [grid_lib.planned_work(p.cfg)["images"] for p in todo]
     known = sum(i for i in images if i is not None)
     return (f"all: {len(planned)} trainings listed, {len(unique)} distinct runs "
             f"({len(planned) - len(unique)} shared between experiments); {len(todo)} to train, "
@@ -231,12 +232,12 @@ def config_for(flagfile: str, overrides: list[str]):
 
     from lg_tf import cli
     values = flags.FlagValues()
-    common.define_flags(flag_values=values)
+    grid_lib.define_flags(flag_values=values)
     try:
         values(["pipelines.all", *cli.expand_flagfiles([f"--flagfile={flagfile}", *overrides])])
     except flags.Error as e:
-        raise common.PipelineError(f"{flagfile}: {e}") from None
-    return common.base_config(values)
+        raise grid_lib.PipelineError(f"{flagfile}: {e}") from None
+    return grid_lib.base_config(values)
 
 
 def _config_flag_names() -> list[str]:
@@ -254,7 +255,7 @@ def _main():
     from lg_tf import cli, interrupt
     from lg_tf.errors import EXIT_PREEMPTED
 
-    common.define_flags(EXTRA_FLAGS)
+    grid_lib.define_flags(EXTRA_FLAGS)
 
     def main(rest):
         cli.check_no_arguments(rest)
@@ -262,18 +263,18 @@ def _main():
             cli.fail("pipelines.all picks each dataset's flagfile itself; pass only overrides "
                      "(e.g. --data_dir=DIR --epochs_scale=0.1)")
         values = flags.FLAGS
-        ctx = common.context_from_flags(values)
+        ctx = grid_lib.context_from_flags(values)
         overrides = [values[n].serialize() for n in _config_flag_names() if values[n].present]
         entries, skipped = available(values.data_dir, tuple(values.only))
         bases = {e.key: config_for(e.flagfile, overrides) for e in entries}
-        common.setup_logging(ctx, "pipelines.all")
+        grid_lib.setup_logging(ctx, "pipelines.all")
         with interrupt.stop_on_signals():
             out = run(ctx, bases, entries, skipped=skipped)
             if out["index"]:
                 print(f"index: {out['index']}")
             return EXIT_PREEMPTED if interrupt.requested() else 0
 
-    cli.run(main, lambda argv: cli.parse_flags(argv, common.help_groups(EXTRA_FLAGS), __doc__))
+    cli.run(main, lambda argv: cli.parse_flags(argv, grid_lib.help_groups(EXTRA_FLAGS), __doc__))
 
 
 if __name__ == "__main__":

@@ -1,203 +1,21 @@
-"""What every pipeline shares: the grid of named runs, the runner, seeds, the dry run, flags.
+"""What the paper experiments share on top of the grid engine (`lg_tf.grid`): reading a
+grid's results over seeds, judging them with `lg_tf.stats` (paired Student-t intervals,
+verdicts, bootstrap correlations), the published-number cells and the default groupings.
 
-A pipeline is a list of `RunSpec`s (a name plus `Config` overrides) run for `--seeds`
-seeds through `train_lib.train_and_evaluate`, each in `<runs_root>/<name>/seed_<k>`:
-
-* run names are canonical (`fine`, `coarse`, `fine_r0.4`, `fine_p0.01`, `coarse_extra`,
-  `fine_dropout0.3`, `fine_cz0135`, `fine_h-cifar100_5`), derived from the run's config, so
-  pipelines sharing an --out_dir share their runs (Table I's `fine` is Fig. 2's r=1.0 and
-  Table VII's p=0);
-* a finished run (results.json with a non-empty `final`) is skipped, an interrupted one
-  resumes from its last checkpoint (train_and_evaluate does that), and a folder holding a
-  run with other settings is refused in one sentence;
-* `--epochs_scale` multiplies the epochs and the LR milestones; the report says so;
-* `--shard=I/N` runs the grid entries whose index (position in the full, seed-major planned
-  list) is I mod N, so N machines sharing --out_dir split the grid; the report is written
-  once every run is finished, by the last shard or by `--report_only`; `--print_commands`
-  prints one `python -m lg_tf.train` line per pending run instead (Slurm arrays, Kubernetes
-  indexed jobs).
+Every report answers "is A above B?" one way: the mean of the per-seed paired differences
+(same seed: same data subset, initialisation and augmentation) with its 95% t interval, and
+`stats.verdict`'s sentence. ACR, a ratio with a skewed spread, is shown as mean (min–max)
+over seeds.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import logging
-import math
-import os
-import shlex
-import sys
-import time
-from typing import Callable, Iterable, Sequence
+from typing import Sequence
 
 from lg_tf import config as config_lib
-from lg_tf.errors import EXIT_PREEMPTED, LgTfError
-from lg_tf.errors import PipelineError  # noqa: F401 - re-exported
-
-log = logging.getLogger("lg_tf.pipelines")
-
-
-class Stopped(LgTfError):
-    """A signal stopped the grid between or inside runs; everything finished is kept."""
-
-    exit_code = EXIT_PREEMPTED
-
-
-# --------------------------------------------------------------------------- context
-
-@dataclasses.dataclass
-class Context:
-    """Where a pipeline writes and how it repeats runs (the pipeline flags, as one object)."""
-    out_dir: str
-    seeds: int = 1
-    epochs_scale: float = 1.0
-    dry_run: bool = False
-    command: str = ""
-    report_dir: str = ""    # report.md, CSV, PNGs (default: out_dir)
-    runs_root: str = ""     # the run folders (default: out_dir/runs)
-    hparams_dir: str = ""   # TensorBoard HParams view (default: out_dir/hparams/<pipeline>)
-    planned: list = dataclasses.field(default_factory=list, repr=False)  # dry runs add here
-    shard: tuple = (0, 1)         # (I, N): run the grid entries whose index % N == I
-    report_only: bool = False     # train nothing; report if every run is finished
-    print_commands: bool = False  # print one lg_tf.train line per pending run; train nothing
-    # Set by pipelines.all, not by flags: the runs of this shard over several grids (their
-    # shared runs must have one owner), and a planning pass that adds to `planned` only.
-    shard_dirs: frozenset | None = None
-    collect_only: bool = False
-
-    def __post_init__(self):
-        if not self.out_dir:
-            raise PipelineError("--out_dir is required: the folder for the runs and the report")
-        if self.seeds < 1:
-            raise PipelineError(f"--seeds={self.seeds} must be at least 1")
-        if not (self.epochs_scale > 0 and math.isfinite(self.epochs_scale)):
-            raise PipelineError(f"--epochs_scale={self.epochs_scale} must be a positive number, "
-                                "e.g. 0.1 for a tenth of the epochs")
-        if isinstance(self.shard, str):
-            self.shard = parse_shard(self.shard)
-        self.shard = tuple(self.shard)
-        _check_modes(self)
-        self.report_dir = self.report_dir or self.out_dir
-        self.runs_root = self.runs_root or os.path.join(self.out_dir, "runs")
-
-    @property
-    def sharded(self) -> bool:
-        return self.shard[1] > 1 or self.shard_dirs is not None
-
-    def in_shard(self, p: Planned) -> bool:
-        if self.shard_dirs is not None:
-            return p.model_dir in self.shard_dirs
-        return p.index % self.shard[1] == self.shard[0]
-
-    def hparams_for(self, pipeline: str) -> str:
-        return self.hparams_dir or os.path.join(self.out_dir, "hparams", pipeline)
-
-    def seed_list(self, base: config_lib.Config) -> list[int]:
-        return list(range(base.seed, base.seed + self.seeds))
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'I/N' as (I, N); '' is the whole grid, (0, 1)."""
-    if not text:
-        return (0, 1)
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:   # not two parts, or not integers
-        i, n = -1, 0
-    if not 0 <= i < n:
-        raise PipelineError(f"--shard={text} must be I/N with 0 <= I < N, e.g. 0/4 (the "
-                            "first of 4 machines)")
-    return (i, n)
-
-
-def _check_modes(ctx: Context) -> None:
-    i, n = ctx.shard
-    if not (isinstance(i, int) and isinstance(n, int) and 0 <= i < n):
-        raise PipelineError(f"--shard={i}/{n} must be I/N with 0 <= I < N, e.g. 0/4")
-    modes = [name for name, on in (("--dry_run", ctx.dry_run), ("--report_only",
-                                   ctx.report_only), ("--print_commands", ctx.print_commands))
-             if on]
-    if len(modes) > 1:
-        raise PipelineError(f"{' and '.join(modes)} exclude each other; give only one")
-    if ctx.report_only and ctx.shard != (0, 1):
-        raise PipelineError("--report_only reads the whole grid; drop --shard")
-
-
-def command_line() -> str:
-    """The command that started this process, as one copy-pasteable line."""
-    module = sys.modules["__main__"].__spec__
-    head = f"python -m {module.name}" if module else f"python {sys.argv[0]}"
-    return " ".join([head] + [shlex.quote(a) for a in sys.argv[1:]])
-
-
-# --------------------------------------------------------------------------- the grid
-
-@dataclasses.dataclass(frozen=True)
-class RunSpec:
-    name: str                     # folder name under runs_root, canonical (see run_name)
-    label: str                    # for progress lines and reports, e.g. "fine r=0.4"
-    overrides: tuple = ()         # ((Config field, value), ...) applied to the base config
-    tags: tuple = ()              # ((key, value), ...) the report's row keys
-
-    @property
-    def tag(self) -> dict:
-        return dict(self.tags)
-
-    @property
-    def granularity(self) -> str:
-        return dict(self.overrides).get("granularity", "fine")
-
-
-def scale_epochs(cfg: config_lib.Config, scale: float) -> config_lib.Config:
-    """Epochs and LR milestones times `scale` (at least 1 epoch; milestones stay increasing)."""
-    if scale == 1:
-        return cfg
-    epochs = max(1, round(cfg.epochs * scale))
-    milestones = sorted({max(1, round(m * scale)) for m in cfg.lr_milestones})
-    return dataclasses.replace(cfg, epochs=epochs, lr_milestones=tuple(milestones))
-
-
-def make_config(base: config_lib.Config, spec: RunSpec, seed: int,
-                epochs_scale: float = 1.0) -> config_lib.Config:
-    cfg = dataclasses.replace(scale_epochs(base, epochs_scale), **dict(spec.overrides),
-                              seed=seed, overwrite=False, export_dir="")
-    return config_lib.validate(cfg)
-
-
-def run_name(cfg: config_lib.Config) -> str:
-    """Canonical folder name: granularity plus what sets the run apart from a plain one."""
-    from lg_tf.data import datasets
-    parts = [cfg.granularity]
-    # A target's own setting is always named (a later change of its default renames nothing).
-    setting = {"joint": ("lw", cfg.coarse_loss_weight), "soft_labels": ("beta", cfg.soft_beta),
-               "hxe": ("alpha", cfg.hxe_alpha)}.get(cfg.granularity)
-    if setting:
-        parts.append(f"{setting[0]}{setting[1]:g}")
-    if cfg.hierarchy and cfg.hierarchy != datasets.DATASETS[cfg.dataset].default_hierarchy:
-        parts.append(f"h-{cfg.hierarchy}")
-    if cfg.hierarchy_file:
-        parts.append(f"hf-{os.path.splitext(os.path.basename(cfg.hierarchy_file))[0]}")
-    if cfg.labels_file:
-        parts.append(f"lf-{os.path.splitext(os.path.basename(cfg.labels_file))[0]}")
-    if cfg.coarse_zero:
-        parts.append(f"cz{cfg.coarse_zero}")
-    if cfg.train_fraction != 1:
-        parts.append(f"r{cfg.train_fraction:g}")
-    if cfg.label_noise:
-        parts.append(f"p{cfg.label_noise:g}")
-    if cfg.dropout:
-        parts.append(f"dropout{cfg.dropout:g}")
-    if cfg.extra_layer:
-        parts.append("extra")
-    return "_".join(parts)
-
-
-def spec(base: config_lib.Config, label: str, tags: dict | None = None, **overrides) -> RunSpec:
-    """A run of the grid: `base` with `overrides`, named canonically from the result."""
-    cfg = config_lib.validate(dataclasses.replace(base, **overrides))
-    return RunSpec(run_name(cfg), label, tuple(sorted(overrides.items())),
-                   tuple((tags or {}).items()))
-
+from lg_tf import grid as grid_lib
+from lg_tf import stats
+from lg_tf.errors import PipelineError
 
 # The hierarchies a multi-grouping pipeline (discovery, targets) compares by default: on the
 # embedded data the semantic grouping and the mixed one where fine labels helped (issue 11).
@@ -219,567 +37,146 @@ def groupings_for(base: config_lib.Config, names: Sequence[str] | None) -> list[
     return [own]
 
 
-def model_dir(ctx: Context, spec_: RunSpec, seed: int) -> str:
-    return os.path.join(ctx.runs_root, spec_.name, f"seed_{seed}")
+# --------------------------------------------------------------------------- over seeds
 
+TRAIN_SPLIT = "train_eval/coarse_accuracy"   # logged per epoch, not in `final`
 
-# --------------------------------------------------------------------------- run state
 
-def load_json(path: str) -> dict | None:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def finished_results(path: str) -> dict | None:
-    """results.json of a finished run (non-empty `final`), else None."""
-    data = load_json(os.path.join(path, "results.json"))
-    return data if data and data.get("final") else None
-
-
-def config_differences(saved: dict, cfg: config_lib.Config) -> list[str]:
-    """The differences that change a run's numbers (config.result_fields), as 'field old ->
-    new'; more --epochs than a run has is not one (the run is extended)."""
-    diff = config_lib.differences(saved, cfg, config_lib.result_fields())
-    if "epochs" in diff and diff["epochs"][0] < diff["epochs"][1]:
-        del diff["epochs"]
-    return [f"{k} {a} -> {b}" for k, (a, b) in diff.items()]
-
-
-def run_status(path: str, cfg: config_lib.Config) -> str:
-    """'done', 'partial' (will resume) or 'todo'; raises when the folder holds another run."""
-    saved = load_json(os.path.join(path, "config.json"))
-    if saved is None:
-        results = load_json(os.path.join(path, "results.json"))
-        saved = results.get("config") if results else None
-    if saved is not None:
-        diff = config_differences(saved, cfg)
-        if diff:
-            raise PipelineError(
-                f"{path} holds a run with other settings ({', '.join(diff[:4])}); use another "
-                "--out_dir (or delete that folder) to run with these settings")
-    results = finished_results(path)
-    if results and results.get("config", {}).get("epochs", cfg.epochs) >= cfg.epochs:
-        return "done"
-    return "partial" if saved is not None else "todo"
-
-
-# --------------------------------------------------------------------------- cost estimate
-
-# Training images per fine class of each source (before --train_fraction); ImageNet classes
-# hold 732-1300 images, 1300 is an upper bound.
-PER_CLASS = {"embedded": 1000, "cifar10": 5000, "cifar100": 500, "imagenet2012": 1300}
-TEST_PER_CLASS = {"embedded": 200, "cifar10": 1000, "cifar100": 100, "imagenet2012": 50}
-
-
-def planned_work(cfg: config_lib.Config) -> dict:
-    """Epochs, steps and images of one run, computed from the config (no data is loaded)."""
-    from lg_tf.data import datasets
-    try:  # the images' own classes: a --labels_file relabels them, it adds none
-        num_fine = datasets.source_hierarchy(cfg).num_fine
-    except Exception:  # noqa: BLE001 - a folder that is not there yet: the cost is unknown
-        num_fine = None
-    per_class = PER_CLASS.get(cfg.dataset)
-    train = num_fine * int(per_class * cfg.train_fraction) if num_fine and per_class else None
-    steps = cfg.steps_per_epoch or (train // cfg.batch_size if train else None)
-    epochs = cfg.scaled_epochs
-    return {"epochs": epochs, "steps": steps, "train_images": train,
-            "images": epochs * steps * cfg.batch_size if steps else None}
-
-
-def speed_key(cfg) -> tuple:
-    c = cfg if isinstance(cfg, dict) else cfg.to_json()
-    return (c["dataset"], c["model"], c["width"], c["wrn_depth"], c["wrn_widen"],
-            c["image_size"], c["batch_size"])
-
-
-def measured_speed(roots: Iterable[str]) -> dict:
-    """{speed_key: (seconds per training image, evaluation included; finished runs)}."""
-    found: dict = {}
-    for root in roots:
-        if not os.path.isdir(root):
-            continue
-        for folder, _, files in os.walk(root):
-            if "results.json" not in files:
-                continue
-            res = finished_results(folder)
-            if not res or not res.get("wall_time_s"):
-                continue
-            cfg = res["config"]
-            steps = cfg.get("steps_per_epoch") or (
-                res.get("data", {}).get("train_examples", 0) // cfg["batch_size"])
-            images = res.get("epochs_scaled", 0) * steps * cfg["batch_size"]
-            if images:
-                found.setdefault(speed_key(cfg), []).append(res["wall_time_s"] / images)
-    return {k: (sum(v) / len(v), len(v)) for k, v in found.items()}
-
-
-# --------------------------------------------------------------------------- the runner
-
-@dataclasses.dataclass
-class Planned:
-    spec: RunSpec
-    seed: int
-    cfg: config_lib.Config
-    model_dir: str
-    status: str
-    index: int = 0      # position in the full planned list: what --shard splits on
-
-
-def plan(base: config_lib.Config, specs: Sequence[RunSpec], ctx: Context) -> list[Planned]:
-    names = [s.name for s in specs]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise PipelineError(f"the grid names run(s) {', '.join(dupes)} twice")
-    out = []
-    for seed in ctx.seed_list(base):       # seed-major: a stopped grid has whole seeds
-        for s in specs:
-            cfg = make_config(base, s, seed, ctx.epochs_scale)
-            path = model_dir(ctx, s, seed)
-            out.append(Planned(s, seed, cfg, path, run_status(path, cfg), len(out)))
-    return out
-
-
-def describe_plan(title: str, planned: Sequence[Planned], ctx: Context) -> str:
-    """The dry-run listing: one line per run, then totals and the estimated time."""
-    speeds = measured_speed([ctx.runs_root])
-    lines = [f"{title}: {len({p.spec.name for p in planned})} runs x {ctx.seeds} seed(s) = "
-             f"{len(planned)} trainings (epochs_scale {ctx.epochs_scale:g}); runs in "
-             f"{ctx.runs_root}",
-             f"  {'#':>3}  {'run':<28} {'label':<26} {'seed':>4} {'epochs':>6} {'steps':>6} "
-             f"{'batch':>5} {'images':>11}  status"]
-    todo_images, unknown, seconds, rate_runs = 0, 0, 0.0, 0
-    for p in planned:
-        work = planned_work(p.cfg)
-        images = work["images"]
-        lines.append(f"  {p.index + 1:>3}  {p.spec.name:<28} {p.spec.label:<26} {p.seed:>4} "
-                     f"{work['epochs']:>6} {work['steps'] or '?':>6} {p.cfg.batch_size:>5} "
-                     f"{images if images is not None else '?':>11}  {p.status}")
-        if p.status == "done":
-            continue
-        if images is None:
-            unknown += 1
-            continue
-        todo_images += images
-        rate, count = speeds.get(speed_key(p.cfg), (None, 0))
-        if rate is None:
-            unknown += 1
-        else:
-            seconds += rate * images
-            rate_runs = max(rate_runs, count)
-    todo = sum(p.status != "done" for p in planned)
-    lines.append(f"  to train: {todo} of {len(planned)} runs, {todo_images:,} training images")
-    if todo == 0:
-        lines.append("  estimated time: 0 s (every run is finished; the report is rebuilt)")
-    elif unknown:
-        lines.append(f"  estimated time: unknown ({unknown} run(s) without a measured speed: no "
-                     "finished run with this dataset, model and batch size in "
-                     f"{ctx.runs_root} yet)" + (f"; the others ~{_duration(seconds)}"
-                                                 if seconds else ""))
-    else:
-        lines.append(f"  estimated time: ~{_duration(seconds)} (speed measured on {rate_runs} "
-                     "finished run(s) of the same dataset, model and batch size, evaluation "
-                     "included; setup and export add some seconds per run)")
-    return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def execute(name: str, base, specs, ctx, write) -> dict:
-    """Runs a pipeline's grid (or lists it, or prints its commands), then writes its report
-    via `write` once every run of the grid is finished."""
-    runs = run_grid(name, base, specs, ctx)
-    report = None if runs is None else write(base, ctx, specs, runs)
-    return {"specs": specs, "runs": runs, "report": report}
-
-
-def print_report(out: dict) -> None:
-    if out["report"]:
-        print(f"report: {out['report']}")
-
-
-def run_grid(title: str, base: config_lib.Config, specs: Sequence[RunSpec],
-             ctx: Context) -> dict[str, list[dict]] | None:
-    """Trains this shard's unfinished runs; returns {run name: [results per seed]} once every
-    run of the grid is finished, else None (--dry_run, --print_commands, runs left to other
-    shards). --report_only trains nothing and raises while runs are missing."""
-    planned = plan(base, specs, ctx)
-    mine = [p for p in planned if ctx.in_shard(p)]
-    if ctx.collect_only:
-        ctx.planned.extend(planned)
-        return None
-    if ctx.dry_run:
-        print(describe_plan(title + shard_note(ctx, mine, planned), mine, ctx), flush=True)
-        ctx.planned.extend(mine)
-        return None
-    if ctx.print_commands:
-        print_commands(title, mine, ctx)
-        return None
-    if ctx.report_only:
-        require_finished(title, planned)
-        return collect(specs, planned, {})
-    done = train_share(mine)
-    missing = [p for p in planned if p.model_dir not in done and not is_done(p)]
-    if missing:
-        log.info("%s: shard %d/%d has trained its %d run(s); %s; the report is written by the "
-                 "shard that finishes last, or by the same command with --report_only",
-                 title, *ctx.shard, len(mine), missing_text(missing, len(planned)))
-        return None
-    return collect(specs, planned, done)
-
-
-def shard_note(ctx: Context, mine: Sequence[Planned], planned: Sequence[Planned]) -> str:
-    if not ctx.sharded:
-        return ""
-    return f" (shard {ctx.shard[0]}/{ctx.shard[1]}: {len(mine)} of {len(planned)} trainings)"
-
-
-def train_share(planned: Sequence[Planned]) -> dict[str, dict]:
-    """Trains (or skips, when finished) each planned run in order: {model_dir: results}."""
-    from lg_tf import interrupt, train_lib
-    out: dict[str, dict] = {}
-    total = len(planned)
-    for i, p in enumerate(planned, 1):
-        head = f"run {i}/{total} {p.spec.label} seed {p.seed}"
-        if interrupt.requested():
-            raise Stopped(f"{interrupt.requested()} received before {head}; re-run the same "
-                          "command to resume the grid")
-        if p.status == "done":
-            results = finished_results(p.model_dir)
-            log.info("%s: finished earlier, skipped (%s) [%s]", head, headline(results),
-                     p.model_dir)
-        else:
-            work = planned_work(p.cfg)
-            log.info("%s: %s %d epochs x %s steps -> %s", head,
-                     "resuming" if p.status == "partial" else "training", work["epochs"],
-                     work["steps"] or "?", p.model_dir)
-            start = time.perf_counter()
-            results = train_lib.train_and_evaluate(p.cfg, p.model_dir)
-            if results.get("stopped"):
-                raise Stopped(f"{head}: {results['stopped']}; re-run the same command to "
-                              "resume the grid")
-            log.info("%s: done in %.0f s (%s)", head, time.perf_counter() - start,
-                     headline(results))
-        out[p.model_dir] = results
-    return out
-
-
-def is_done(p: Planned) -> bool:
-    """Finished now: another shard may have finished it since it was planned."""
-    return run_status(p.model_dir, p.cfg) == "done"
-
-
-def collect(specs: Sequence[RunSpec], planned: Sequence[Planned],
-            results: dict[str, dict]) -> dict[str, list[dict]]:
-    """{run name: [results per seed]}, from `results` or else from the finished run folders."""
-    out: dict[str, list[dict]] = {s.name: [] for s in specs}
-    for p in planned:
-        out[p.spec.name].append(results.get(p.model_dir) or finished_results(p.model_dir))
-    return out
-
-
-def missing_text(missing: Sequence[Planned], total: int, show: int = 3) -> str:
-    """'2 of 8 runs are not finished (dir, dir)': the count and the first few folders."""
-    more = f" and {len(missing) - show} more" if len(missing) > show else ""
-    return (f"{len(missing)} of {total} runs are not finished "
-            f"({', '.join(p.model_dir for p in missing[:show])}{more})")
-
-
-def require_finished(title: str, planned: Sequence[Planned]) -> None:
-    """--report_only: every run must be finished, else one sentence saying what to run."""
-    missing = [p for p in planned if p.status != "done"]
-    if missing:
-        raise PipelineError(f"{title}: {missing_text(missing, len(planned))}; run the shards "
-                            "(--shard=I/N on each machine) or the same command without "
-                            "--report_only first, then --report_only again")
-
-
-def train_command(p: Planned) -> str:
-    """The lg_tf.train command line that trains exactly this run into its folder."""
-    args = ["python", "-m", "lg_tf.train", *config_lib.to_flags(p.cfg),
-            f"--model_dir={p.model_dir}"]
-    return " ".join(shlex.quote(a) for a in args)
-
-
-def print_commands(title: str, planned: Sequence[Planned], ctx: Context) -> None:
-    """One line per unfinished run on stdout, nothing else (logs go to stderr)."""
-    pending = [p for p in planned if p.status != "done"]
-    for p in pending:
-        print(train_command(p), flush=True)
-    where = f" of shard {ctx.shard[0]}/{ctx.shard[1]}" if ctx.sharded else ""
-    log.info("%s: printed the commands of the %d unfinished of %d run(s)%s; once they are "
-             "finished, the same command with --report_only writes the report", title,
-             len(pending), len(planned), where)
-
-
-def accuracy_by_seed(results: Sequence[dict]) -> dict[int, float]:
-    """{seed: final coarse test accuracy in percent} of one run's seeds (for pairing)."""
-    return {r["config"]["seed"]: 100 * r["final"]["test/coarse_accuracy"] for r in results}
-
-
-def interval_text(iv, digits: int = 2, signed: bool = False) -> str:
-    """'mean [low, high]' of a stats.Interval ('mean (n=1)' without a CI, '–' for None)."""
-    if iv is None:
-        return "–"
-    sign = "+" if signed else ""
-    if iv.low is None:
-        return f"{iv.mean:{sign}.{digits}f} (n={iv.n})"
-    return f"{iv.mean:{sign}.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
-
-
-def headline(results: dict) -> str:
-    final = results.get("final", {})
-    parts = [f"test coarse {final['test/coarse_accuracy']:.4f}"]
-    if final.get("test/acr") is not None:
-        parts.append(f"ACR {final['test/acr']:.3g}")
-    return ", ".join(parts)
-
-
-# --------------------------------------------------------------------------- statistics
-
-@dataclasses.dataclass(frozen=True)
-class Stat:
-    """Mean ± sample std over seeds (std None for one value); kind picks the format."""
-    mean: float | None
-    std: float | None = None
-    n: int = 0
-    kind: str = "pct"   # pct (percent, 2 decimals), delta (signed points), acr, num
-
-    @property
-    def ok(self) -> bool:
-        return self.mean is not None
-
-
-def stat(values: Iterable, kind: str = "pct") -> Stat:
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not vals:
-        return Stat(None, None, 0, kind)
-    mean = sum(vals) / len(vals)
-    std = (math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
-           if len(vals) > 1 else None)
-    return Stat(mean, std, len(vals), kind)
-
-
-def published(value: float | None, kind: str = "pct") -> Stat | None:
-    return None if value is None else Stat(float(value), None, 0, kind)
-
-
-def final_metric(results: Sequence[dict], key: str, scale: float = 100.0,
-                 kind: str = "pct") -> Stat:
-    vals = [r.get("final", {}).get(key) for r in results]
-    return stat([v * scale if v is not None else None for v in vals], kind)
-
-
-def last_epoch_metric(results: Sequence[dict], key: str, scale: float = 100.0) -> Stat:
-    vals = []
+def per_seed(results: Sequence[dict], key: str = "test/coarse_accuracy") -> dict[int, float]:
+    """{seed: value in percent}: a final metric, or for an epoch metric (the training split's
+    `train_eval/...`) its value after the last epoch."""
+    out = grid_lib.by_seed(results, key)
     for r in results:
         epochs = [e for e in r.get("epochs", []) if key in e]
-        vals.append(epochs[-1][key] * scale if epochs else None)
-    return stat(vals, "pct")
-
-
-def test_acc(results: Sequence[dict]) -> Stat:
-    return final_metric(results, "test/coarse_accuracy")
-
-
-def train_acc(results: Sequence[dict]) -> Stat:
-    """The last epoch's accuracy on the un-augmented training split (`train_eval`)."""
-    return last_epoch_metric(results, "train_eval/coarse_accuracy")
-
-
-def acr(results: Sequence[dict]) -> Stat:
-    return final_metric(results, "test/acr", scale=1.0, kind="acr")
-
-
-def acr_reason(results: Sequence[dict]) -> str | None:
-    for r in results:
-        reason = r.get("final", {}).get("test/acr_undefined_reason")
-        if reason:
-            return reason
-    return None
-
-
-def difference(a: Stat, b: Stat, kind: str = "delta") -> Stat:
-    """a - b with the std of a difference of independent means (None for single seeds)."""
-    if not (a.ok and b.ok):
-        return Stat(None, None, 0, kind)
-    std = None
-    if a.std is not None and b.std is not None:
-        std = math.sqrt(a.std ** 2 + b.std ** 2)
-    return Stat(a.mean - b.mean, std, min(a.n, b.n), kind)
-
-
-def versus(ours: Stat, paper) -> Stat | str | None:
-    """Ours minus the published value: 'n/a' when the paper has no number, None without ours."""
-    if not isinstance(paper, Stat):
-        return "n/a"
-    if not ours.ok:
-        return None
-    return Stat(ours.mean - paper.mean, None, 0, "delta")
-
-
-def per_seed_gains(fine: Sequence[dict], coarse: Sequence[dict]) -> list[tuple[int, float]]:
-    """(seed, FC − CC in points) for the seeds both sides have (same seed: same data subset)."""
-    cc = {r["config"]["seed"]: r["final"]["test/coarse_accuracy"] for r in coarse}
-    out = []
-    for r in fine:
-        seed = r["config"]["seed"]
-        if seed in cc:
-            out.append((seed, 100 * (r["final"]["test/coarse_accuracy"] - cc[seed])))
+        if r["config"]["seed"] not in out and epochs:
+            out[r["config"]["seed"]] = 100 * epochs[-1][key]
     return out
 
 
-def contrast(a: Stat, b: Stat, a_name: str, b_name: str, prefix: str = "") -> str:
-    """One plain sentence: is `a` above `b` in these runs, and is that more than seed noise?"""
-    if not (a.ok and b.ok):
-        return f"{prefix}no comparison of {a_name} and {b_name}: a run is missing."
-    d = a.mean - b.mean
-    nums = f"{a_name} {a.mean:.2f}% vs {b_name} {b.mean:.2f}% ({d:+.2f} points)"
-    ahead = (f"{a_name} is ahead" if d > 0 else f"{b_name} is ahead" if d < 0 else "a tie")
-    if d == 0:
-        return f"{prefix}{nums}: a tie."
-    if a.n < 2 or b.n < 2:
-        return (f"{prefix}{nums}: {ahead} in this single-seed run; no seed-to-seed spread was "
-                "measured, so a difference of this size may be noise (--seeds=3 or more tells).")
-    se = math.sqrt((a.std or 0.0) ** 2 / a.n + (b.std or 0.0) ** 2 / b.n)
-    n = min(a.n, b.n)
-    if abs(d) <= 2 * se:
-        return (f"{prefix}{nums}: {ahead}, but within seed noise (standard error {se:.2f} over "
-                f"{n} seeds), so these runs show no clear difference.")
-    better, worse = (a_name, b_name) if d > 0 else (b_name, a_name)
-    return (f"{prefix}{better} beats {worse} here: {nums}, more than twice its standard "
-            f"error ({se:.2f} over {n} seeds).")
+def accuracy(results: Sequence[dict],
+             key: str = "test/coarse_accuracy") -> stats.Interval | None:
+    """Mean [95% t CI] over seeds of an accuracy, in percent (None: no finished run)."""
+    values = list(per_seed(results, key).values())
+    return stats.mean_ci(values) if values else None
 
 
-def verdict(fine: Stat, coarse: Stat, prefix: str = "") -> str:
-    """Does fine training (FC) beat coarse training (CC) in these runs?"""
-    return contrast(fine, coarse, "FC (fine-trained)", "CC (coarse-trained)", prefix)
+def train_accuracy(results: Sequence[dict]) -> stats.Interval | None:
+    """The last epoch's coarse accuracy on the un-augmented training split (`train_eval`)."""
+    return accuracy(results, TRAIN_SPLIT)
 
 
-def correlation(xs: Sequence[float], ys: Sequence[float]) -> tuple[float | None, float | None]:
-    """(Pearson r, Spearman rho); None with fewer than 3 points or no variation."""
-    import numpy as np
-    from scipy import stats
-    x, y = np.asarray(xs, float), np.asarray(ys, float)
-    if len(x) < 3 or np.allclose(x, x[0]) or np.allclose(y, y[0]):
-        return None, None
-    return float(stats.pearsonr(x, y)[0]), float(stats.spearmanr(x, y)[0])
+def gain(a: Sequence[dict], b: Sequence[dict],
+         key: str = "test/coarse_accuracy") -> stats.Interval | None:
+    """A − B in points: the mean of the paired per-seed differences over the seeds both
+    sides have, with its 95% t CI (None: no common seed)."""
+    x, y = per_seed(a, key), per_seed(b, key)
+    seeds = sorted(set(x) & set(y))
+    if not seeds:
+        return None
+    return stats.paired_difference([x[s] for s in seeds], [y[s] for s in seeds])
 
 
-def paper_cell(key: str | None, value: float | None, kind: str = "pct"):
+def verdict(iv: stats.Interval | None, what: str = "fine labels", prefix: str = "") -> str:
+    """`stats.verdict` of a paired gain, or why there is none."""
+    if iv is None:
+        return f"{prefix}no comparison: no seed has both runs finished."
+    return prefix + stats.verdict(iv, what=what)
+
+
+def contrast(iv: stats.Interval | None, a: str, b: str, prefix: str = "") -> str:
+    """One sentence on a paired difference A − B, by the rule of `stats.direction`."""
+    if iv is None:
+        return f"{prefix}no comparison of {a} and {b}: no seed has both runs finished."
+    side = stats.direction(iv)
+    numbers = (f"{stats.interval_text(iv, 2, signed=True)} points (paired over {iv.n} "
+               f"seed{'s' if iv.n != 1 else ''})")
+    text = {"above": f"{a} is above {b}: {numbers}",
+            "below": f"{a} is below {b}: {numbers}",
+            "none": f"no detectable difference between {a} and {b}: {numbers}",
+            "unknown": f"{a} − {b}: {numbers}, one seed: no confidence interval"}[side]
+    return prefix + text
+
+
+def multiple_comparisons(n: int, what: str) -> str:
+    """The note under a table of n paired tests."""
+    return (f"{n} {what} means {n} paired tests: at 95% each, about one in twenty intervals "
+            "excludes 0 by chance alone, so a single 'detectable' one among them needs "
+            "replication before it is read as a rule.")
+
+
+def acr_values(results: Sequence[dict]) -> list[float]:
+    """The fine runs' test ACR per seed (undefined ones left out)."""
+    return [r["final"]["test/acr"] for r in results if r["final"].get("test/acr") is not None]
+
+
+def acr_cell(results: Sequence[dict]) -> str:
+    """ACR over seeds as mean (min–max), or why it is undefined."""
+    values = acr_values(results)
+    if values:
+        return stats.spread_text(values)
+    reason = next((r["final"].get("test/acr_undefined_reason") for r in results
+                   if r["final"].get("test/acr_undefined_reason")), None)
+    return f"undefined ({reason})" if reason else "–"
+
+
+def mean_or_none(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def correlation(xs: Sequence[float], ys: Sequence[float]) -> dict:
+    """Spearman ρ and Pearson r with 95% bootstrap CIs over the points (stats)."""
+    return stats.bootstrap_correlation(list(xs), list(ys))
+
+
+def correlation_text(corr: dict, what: str) -> str:
+    """'Spearman ρ = +0.52 [-0.10, +0.91], Pearson r = ... over N <what>'."""
+    if corr.get("spearman") is None:
+        return f"too few {what} ({corr.get('n', 0)}) with a defined value for a correlation"
+    return (f"Spearman ρ = {_coef(corr, 'spearman')}, Pearson r = {_coef(corr, 'pearson')} "
+            f"over {corr['n']} {what} (95% bootstrap CIs)")
+
+
+def _coef(corr: dict, key: str) -> str:
+    low, high = corr.get(f"{key}_low"), corr.get(f"{key}_high")
+    ci = f" [{low:+.2f}, {high:+.2f}]" if low is not None else ""
+    return f"{corr[key]:+.2f}{ci}"
+
+
+def correlation_cells(c: dict) -> list[str]:
+    """[n, 'ρ [low, high]', 'r [low, high]']: a correlation's row of a report table."""
+    out = [str(c["n"])]
+    for k in ("spearman", "pearson"):
+        if c[k] is None:
+            out.append("n/a (needs ≥ 3 varying points)")
+            continue
+        ci = (f" [{c[k + '_low']:+.2f}, {c[k + '_high']:+.2f}]"
+              if c[k + "_low"] is not None else "")
+        out.append(f"{c[k]:+.2f}{ci}")
+    return out
+
+
+def paper_correlation(points: Sequence[tuple[float, float]]) -> dict:
+    """The same bootstrap correlation over published (ACR, ΔA) points."""
+    return correlation([p[0] for p in points], [p[1] for p in points])
+
+
+# --------------------------------------------------------------------------- paper cells
+
+def paper_cell(key: str | None, value: float | None):
     """The published column's cell: the number, 'n/a' (no such number), or not in the paper."""
     from pipelines import published as pub
     if key is None:
         return pub.NOT_IN_PAPER
-    return "n/a" if value is None else Stat(float(value), None, 0, kind)
+    return "n/a" if value is None else float(value)
 
 
-# --------------------------------------------------------------------------- flags and main
-
-PIPELINE_HELP = {
-    "out_dir": "Folder for the runs (<out_dir>/runs/<run>/seed_<k>), the HParams view "
-               "(<out_dir>/hparams/<pipeline>) and, unless --report_dir, the report.",
-    "report_dir": "Folder for report.md, the CSV and the PNGs (default: --out_dir).",
-    "seeds": "Seeds per run: --seed, --seed+1, ... (default 0..N-1); the report shows "
-             "mean ± std.",
-    "epochs_scale": "Multiplies --epochs and the LR milestones (0.1: a tenth); the report "
-                    "says so, and below 1 calls it a scaled run.",
-    "dry_run": "Print the grid and an estimated cost; train nothing.",
-    "shard": "I/N: run only the grid entries whose index is I mod N (0/4 ... 3/4 on four "
-             "machines sharing --out_dir); the shard that finishes last writes the report.",
-    "report_only": "Train nothing; write the report if every run of the grid is finished, "
-                   "else name the missing runs (after the shards).",
-    "print_commands": "Print one `python -m lg_tf.train ... --model_dir=...` line per "
-                      "unfinished run (of --shard) and nothing else on stdout; train nothing.",
-}
+def versus(ours: stats.Interval | None, paper) -> float | str | None:
+    """Our mean minus the published value: 'n/a' when the paper has no number."""
+    if not isinstance(paper, float):
+        return "n/a"
+    return None if ours is None else ours.mean - paper
 
 
-def define_flags(extra: dict | None = None, flag_values=None) -> None:
-    """lg_tf's flags plus the pipeline flags (call once, from the entry point)."""
-    from absl import flags
-    values = flag_values if flag_values is not None else flags.FLAGS
-    config_lib.define_flags(values)  # --model_dir too: flagfiles set it; pipelines ignore it
-    flags.DEFINE_string("out_dir", "", PIPELINE_HELP["out_dir"], flag_values=values)
-    flags.DEFINE_string("report_dir", "", PIPELINE_HELP["report_dir"], flag_values=values)
-    flags.DEFINE_integer("seeds", 1, PIPELINE_HELP["seeds"], flag_values=values)
-    flags.DEFINE_float("epochs_scale", 1.0, PIPELINE_HELP["epochs_scale"], flag_values=values)
-    flags.DEFINE_bool("dry_run", False, PIPELINE_HELP["dry_run"], flag_values=values)
-    flags.DEFINE_string("shard", "", PIPELINE_HELP["shard"], flag_values=values)
-    flags.DEFINE_bool("report_only", False, PIPELINE_HELP["report_only"], flag_values=values)
-    flags.DEFINE_bool("print_commands", False, PIPELINE_HELP["print_commands"],
-                      flag_values=values)
-    for name, (kind, default, text) in (extra or {}).items():
-        getattr(flags, f"DEFINE_{kind}")(name, default, text, flag_values=values)
-
-
-def help_groups(extra: dict | None = None) -> dict:
-    pipeline = dict(PIPELINE_HELP)
-    pipeline.update({k: v[2] for k, v in (extra or {}).items()})
-    return {"Pipeline": pipeline, **config_lib.help_groups()}
-
-
-def base_config(values) -> config_lib.Config:
-    """The flags' Config, with what a pipeline decides itself refused up front."""
-    if values["export_dir"].present and values.export_dir:
-        raise PipelineError("--export_dir does not apply to pipelines: every run exports into "
-                            "its own folder (<out_dir>/runs/<run>/seed_<k>/export)")
-    if values.overwrite:
-        raise PipelineError("--overwrite does not apply to pipelines: finished runs are reused; "
-                            "use a new --out_dir (or delete a run's folder) to train it again")
-    return config_lib.from_flags(values)
-
-
-def context_from_flags(values, **kwargs) -> Context:
-    """The pipeline flags as a Context; a bad --shard is refused here, before TensorFlow."""
-    return Context(out_dir=values.out_dir, seeds=values.seeds, epochs_scale=values.epochs_scale,
-                   dry_run=values.dry_run, command=command_line(),
-                   report_dir=values.report_dir, shard=parse_shard(values.shard),
-                   report_only=values.report_only, print_commands=values.print_commands,
-                   **kwargs)
-
-
-def setup_logging(ctx: Context, command: str) -> None:
-    """The CLI's logging; with --print_commands stdout holds the commands only, so the
-    progress lines move to stderr."""
-    from lg_tf import cli
-    cli.setup_logging(command)
-    if ctx.print_commands:
-        for handler in logging.getLogger("lg_tf").handlers:
-            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
-                handler.setStream(sys.stderr)
-
-
-def entry_point(doc: str, body: Callable, extra_flags: dict | None = None,
-                argv: list[str] | None = None, defaults: dict | None = None) -> None:
-    """Defines the flags, parses them (one-sentence errors) and calls body(FLAGS, base, ctx).
-
-    Exits 75 (errors.EXIT_PREEMPTED) when a signal stopped the grid: re-run to resume.
-    """
-    from absl import flags
-
-    from lg_tf import cli, interrupt
-    from lg_tf.errors import EXIT_PREEMPTED
-
-    define_flags(extra_flags)
-    for name, value in (defaults or {}).items():
-        flags.FLAGS.set_default(name, value)
-
-    def main(rest):
-        cli.check_no_arguments(rest)
-        values = flags.FLAGS
-        base = base_config(values)      # validated before TensorFlow is imported
-        ctx = context_from_flags(values)
-        setup_logging(ctx, "pipelines")
-        with interrupt.stop_on_signals():
-            body(values, base, ctx)
-            return EXIT_PREEMPTED if interrupt.requested() else 0
-
-    cli.run(main, lambda a: cli.parse_flags(a, help_groups(extra_flags), doc), argv)
+def half_width(iv: stats.Interval | None) -> float | None:
+    """For error bars: the interval's half-width (None without a CI)."""
+    return None if iv is None or iv.low is None else (iv.high - iv.low) / 2

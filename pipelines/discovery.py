@@ -36,10 +36,9 @@ import numpy as np
 
 from lg_tf import clustering, discovery, stats
 from lg_tf import features as features_lib
+from lg_tf import grid as grid_lib
+from lg_tf.grid import Context
 from pipelines import common, report
-from pipelines.common import Context
-from pipelines.common import accuracy_by_seed as _acc
-from pipelines.common import interval_text as _ci
 from pipelines.report import Column, Table
 
 log = logging.getLogger("lg_tf.pipelines")
@@ -51,23 +50,23 @@ KS = ("2", "3", "4", "6", "auto")
 
 def check(base, sources: Sequence[str], ks: Sequence[str]) -> list:
     if base.dataset not in ("embedded", "cifar10", "cifar100"):
-        raise common.PipelineError(f"pipelines.discovery runs on the embedded data and "
+        raise grid_lib.PipelineError(f"pipelines.discovery runs on the embedded data and "
                                    f"CIFAR; for --dataset={base.dataset} use lg_tf.discover")
     if base.labels_file:
-        raise common.PipelineError("--labels_file does not apply: the pipeline writes the "
+        raise grid_lib.PipelineError("--labels_file does not apply: the pipeline writes the "
                                    "discovered labels itself")
     for s in sources:
         features_lib.check_source(s)
     if not sources or not ks:
-        raise common.PipelineError("--sources and --ks need at least one value each")
+        raise grid_lib.PipelineError("--sources and --ks need at least one value each")
     return [clustering.parse_k(k) for k in ks]
 
 
-def base_specs(base, groupings: Sequence[str]) -> list[common.RunSpec]:
+def base_specs(base, groupings: Sequence[str]) -> list[grid_lib.RunSpec]:
     specs = []
     for g in groupings:
         for gran, series in (("coarse", "CC"), ("fine", "FC")):
-            specs.append(common.spec(base, f"{series} {g}", {"series": series, "grouping": g},
+            specs.append(grid_lib.spec(base, f"{series} {g}", {"series": series, "grouping": g},
                                      granularity=gran, hierarchy=g))
     return specs
 
@@ -101,7 +100,7 @@ def cluster_all(base, ctx: Context, grouping: str, seed: int, cc_dir: str,
                 result = discovery.cluster_data(data, feats, source, k, seed, KMAX)
                 discovery.write_result(result, out_dir, stem=stem(source, k))
             found[(source, k)] = {"labels": path,
-                                  "summary": common.load_json(summary_path)}
+                                  "summary": grid_lib.load_json(summary_path)}
             log.info("%s seed %d %s k=%s: NMI %.3f ARI %.3f", grouping, seed, source, k,
                      found[(source, k)]["summary"]["agreement"]["train"]["nmi"],
                      found[(source, k)]["summary"]["agreement"]["train"]["ari"])
@@ -111,9 +110,9 @@ def cluster_all(base, ctx: Context, grouping: str, seed: int, cc_dir: str,
 KMAX = 6
 
 
-def _finished(ctx: Context, spec: common.RunSpec, base) -> bool:
-    cfg = common.make_config(base, spec, base.seed, ctx.epochs_scale)
-    return common.run_status(common.model_dir(ctx, spec, base.seed), cfg) == "done"
+def _finished(ctx: Context, spec: grid_lib.RunSpec, base) -> bool:
+    cfg = grid_lib.make_config(base, spec, base.seed, ctx.epochs_scale)
+    return grid_lib.run_status(grid_lib.model_dir(ctx, spec, base.seed), cfg) == "done"
 
 
 def _digest(path: str) -> str:
@@ -123,8 +122,8 @@ def _digest(path: str) -> str:
 
 # --------------------------------------------------------------------------- the grid
 
-def discovered_spec(base, grouping: str, source: str, k, labels: str) -> common.RunSpec:
-    return common.spec(base, f"D {grouping} {source} k={k}",
+def discovered_spec(base, grouping: str, source: str, k, labels: str) -> grid_lib.RunSpec:
+    return grid_lib.spec(base, f"D {grouping} {source} k={k}",
                        {"series": "D", "grouping": grouping, "source": source, "k": str(k)},
                        granularity="fine", hierarchy=grouping, labels_file=labels)
 
@@ -137,12 +136,12 @@ def run(base, ctx: Context, groupings=None, sources=features_lib.SOURCES, ks=KS,
     ks = check(base, sources, ks)
     train_ks = {str(clustering.parse_k(k)) for k in (train_ks or ks)}
     if not train_ks <= {str(k) for k in ks}:
-        raise common.PipelineError(f"--train_ks={','.join(sorted(train_ks))} must be among "
+        raise grid_lib.PipelineError(f"--train_ks={','.join(sorted(train_ks))} must be among "
                                    f"--ks={','.join(map(str, ks))}")
     _check_modes(ctx)
     groupings = common.groupings_for(base, groupings)
     specs = base_specs(base, groupings)
-    runs = common.run_grid(NAME + " (CC and FC)", base, specs, ctx)
+    runs = grid_lib.run_grid(NAME + " (CC and FC)", base, specs, ctx)
     if runs is None:   # --dry_run: the discovered runs depend on the clustering
         print(f"then per grouping and seed: {len(sources)} feature source(s) x {len(ks)} "
               f"k = up to {len(sources) * len(train_ks)} trainings on discovered labels "
@@ -152,7 +151,7 @@ def run(base, ctx: Context, groupings=None, sources=features_lib.SOURCES, ks=KS,
     for g in groupings:
         cc = next(s for s in specs if s.tag == {"series": "CC", "grouping": g})
         for seed in ctx.seed_list(base):
-            train_discovered(base, ctx, g, seed, common.model_dir(ctx, cc, seed), sources,
+            train_discovered(base, ctx, g, seed, grid_lib.model_dir(ctx, cc, seed), sources,
                              ks, train_ks, found)
     for spec in found["specs"].values():
         runs[spec.name] = found["results_by_name"][spec.name]
@@ -163,7 +162,7 @@ def run(base, ctx: Context, groupings=None, sources=features_lib.SOURCES, ks=KS,
 def _check_modes(ctx: Context) -> None:
     if getattr(ctx, "sharded", False) or getattr(ctx, "print_commands", False) or getattr(
             ctx, "report_only", False):
-        raise common.PipelineError(
+        raise grid_lib.PipelineError(
             "pipelines.discovery clusters on its own coarse runs between trainings, so its "
             "grid is not known in advance: run it on one machine, without --shard, "
             "--print_commands or --report_only")
@@ -191,7 +190,7 @@ def train_discovered(base, ctx: Context, g: str, seed: int, cc_dir: str, sources
     to_train = [spec for _, spec, digest, _ in candidates if owner[digest] is spec]
     for item, _, digest, _ in candidates:
         item["spec"] = owner[digest]
-    done = common.run_grid(f"{NAME} ({g}, seed {seed})", dataclasses.replace(base, seed=seed),
+    done = grid_lib.run_grid(f"{NAME} ({g}, seed {seed})", dataclasses.replace(base, seed=seed),
                            to_train, seed_ctx)
     by_name = found.setdefault("results_by_name", {})
     for spec in to_train:
@@ -211,13 +210,15 @@ def train_discovered(base, ctx: Context, g: str, seed: int, cc_dir: str, sources
 def rows_for(g: str, specs, runs, found, sources, ks) -> tuple[list, list]:
     cc_spec = next(s for s in specs if s.tag == {"series": "CC", "grouping": g})
     fc_spec = next(s for s in specs if s.tag == {"series": "FC", "grouping": g})
-    cc, fc = _acc(runs[cc_spec.name]), _acc(runs[fc_spec.name])
+    cc_runs, fc_runs = runs[cc_spec.name], runs[fc_spec.name]
+    cc, fc = common.per_seed(cc_runs), common.per_seed(fc_runs)
     seeds = sorted(set(cc) & set(fc))
-    fc_gain = stats.paired_difference([fc[s] for s in seeds], [cc[s] for s in seeds])
-    table = [[g, "CC (coarse labels)", "–", "–", "–", _ci(stats.mean_ci([cc[s] for s in seeds])),
-              "–", "–", "–"],
+    fc_gain = common.gain(fc_runs, cc_runs)
+    table = [[g, "CC (coarse labels)", "–", "–", "–",
+              stats.interval_text(common.accuracy(cc_runs)), "–", "–", "–"],
              [g, "FC (true fine labels)", "–", "–", "–",
-              _ci(stats.mean_ci([fc[s] for s in seeds])), _ci(fc_gain, signed=True),
+              stats.interval_text(common.accuracy(fc_runs)),
+              stats.interval_text(fc_gain, signed=True),
               "100%" if fc_gain.low is not None and fc_gain.low > 0 else "–",
               _acr([r["final"].get("test/acr") for r in runs[fc_spec.name]])]]
     settings = []
@@ -226,7 +227,7 @@ def rows_for(g: str, specs, runs, found, sources, ks) -> tuple[list, list]:
             key = (g, source, str(k))
             summaries = found["agreement"].get(key, [])
             d_results = found["results"].get(key, [])
-            d = _acc(d_results)
+            d = common.per_seed(d_results)
             trained = key in found["results"]
             both = [s for s in seeds if s in d]
             gain = (stats.paired_difference([d[s] for s in both], [cc[s] for s in both])
@@ -236,13 +237,13 @@ def rows_for(g: str, specs, runs, found, sources, ks) -> tuple[list, list]:
                      else "–")
             ks_chosen = [np.mean([c["k"] for c in s["per_coarse"]]) for s in summaries]
             table.append([g, f"{source}, k={k}", _k_text(k, ks_chosen),
-                          _ci(stats.mean_ci([s["agreement"]["train"]["nmi"]
+                          stats.interval_text(stats.mean_ci([s["agreement"]["train"]["nmi"]
                                              for s in summaries]), 3) if summaries else "–",
-                          _ci(stats.mean_ci([s["agreement"]["train"]["ari"]
+                          stats.interval_text(stats.mean_ci([s["agreement"]["train"]["ari"]
                                              for s in summaries]), 3) if summaries else "–",
-                          _ci(stats.mean_ci([d[s] for s in both])) if both else
+                          stats.interval_text(stats.mean_ci([d[s] for s in both])) if both else
                           ("–" if trained else "not trained"),
-                          _ci(gain, signed=True), share,
+                          stats.interval_text(gain, signed=True), share,
                           _acr([r["final"].get("test/acr") for r in d_results])])
             if trained:
                 settings.append({"grouping": g, "source": source, "k": str(k), "gain": gain,
@@ -290,7 +291,7 @@ def findings_for(found: list[dict], nmi: dict) -> list[str]:
 def _answer(rows: list[dict], fc_gain, helped: list[dict]) -> str:
     best = max(rows, key=lambda f: f["gain"].mean)
     best_text = (f"the best discovered labelling, {best['source']} k={best['k']}, gives "
-                 f"{_ci(best['gain'], 1, signed=True)} points")
+                 f"{stats.interval_text(best['gain'], 1, signed=True)} points")
     if fc_gain.low is None or fc_gain.low <= 0:
         return (f"true fine labels show no detectable gain here, so there is none to "
                 f"recover; {best_text}.")
@@ -400,9 +401,9 @@ EXTRA_FLAGS = {
 
 
 def main(values, base, ctx):
-    common.print_report(run(base, ctx, list(values.groupings) or None, list(values.sources),
+    grid_lib.print_report(run(base, ctx, list(values.groupings) or None, list(values.sources),
                             list(values.ks), list(values.train_ks) or None))
 
 
 if __name__ == "__main__":
-    common.entry_point(__doc__, main, EXTRA_FLAGS)
+    grid_lib.entry_point(__doc__, main, EXTRA_FLAGS)

@@ -20,13 +20,11 @@ from typing import Sequence
 
 import numpy as np
 
+from lg_tf import grid as grid_lib
 from lg_tf import hierarchy as hier_lib
-from lg_tf import stats
+from lg_tf.grid import Context
 from pipelines import common, plots, report
 from pipelines import published as pub
-from pipelines.common import Context
-from pipelines.common import accuracy_by_seed as _acc
-from pipelines.common import interval_text as _ci_text
 from pipelines.report import Column, Table
 
 NAME = "groupings"
@@ -36,81 +34,56 @@ GROUPINGS = hier_lib.EMBEDDED_GROUPINGS
 
 def check_dataset(base) -> None:
     if base.dataset != "embedded":
-        raise common.PipelineError(
+        raise grid_lib.PipelineError(
             f"groupings regroups the 12 embedded shapes; use --dataset=embedded (e.g. "
             f"--flagfile=groupings), not --dataset={base.dataset}")
 
 
-def grid(base, groupings: Sequence[str] = GROUPINGS) -> list[common.RunSpec]:
+def grid(base, groupings: Sequence[str] = GROUPINGS) -> list[grid_lib.RunSpec]:
     check_dataset(base)
     if not groupings:
-        raise common.PipelineError("--groupings is empty; name groupings such as "
+        raise grid_lib.PipelineError("--groupings is empty; name groupings such as "
                                    "shapes,shapes_mixed")
     unknown = [g for g in groupings if g not in GROUPINGS]
     if unknown:
-        raise common.PipelineError(f"unknown grouping(s) {', '.join(unknown)}; choose from: "
+        raise grid_lib.PipelineError(f"unknown grouping(s) {', '.join(unknown)}; choose from: "
                                    f"{', '.join(GROUPINGS)}")
     specs = []
     for ident, name in enumerate(groupings, 1):
         for gran, series in (("coarse", "CC"), ("fine", "FC")):
-            specs.append(common.spec(base, f"{series} {name}",
+            specs.append(grid_lib.spec(base, f"{series} {name}",
                                      {"series": series, "grouping": name, "id": ident},
                                      granularity=gran, hierarchy=name))
     return specs
 
 
 def run(base, ctx: Context, groupings: Sequence[str] = GROUPINGS) -> dict:
-    return common.execute(NAME, base, grid(base, groupings), ctx, write)
-
-
-def _acr_text(row: dict) -> str:
-    """Mean and range over seeds: ACR is a ratio (> 0) whose spread is skewed, so a
-    t-interval would reach below zero."""
-    if row["acr"] is None:
-        return "–"
-    low, high = row["acr_range"]
-    return f"{row['acr'].mean:.3f} ({low:.3f}–{high:.3f})"
+    return grid_lib.execute(NAME, base, grid(base, groupings), ctx, write)
 
 
 def summarise(specs, runs: dict) -> list[dict]:
-    """One row per grouping: CC, FC, paired ΔA and ACR with their 95% CIs."""
+    """One row per grouping: CC, FC, the paired ΔA with their 95% CIs, and ACR over seeds."""
     by = {(s.tag["grouping"], s.tag["series"]): s for s in specs}
     rows = []
     for name in dict.fromkeys(s.tag["grouping"] for s in specs):
-        cc, fc = _acc(runs[by[(name, "CC")].name]), _acc(runs[by[(name, "FC")].name])
-        seeds = sorted(set(cc) & set(fc))
-        acrs = [r["final"].get("test/acr") for r in runs[by[(name, "FC")].name]]
-        acrs = [a for a in acrs if a is not None]
+        cc, fc = runs[by[(name, "CC")].name], runs[by[(name, "FC")].name]
         rows.append({
             "id": by[(name, "FC")].tag["id"], "grouping": name,
-            "coarse": hier_lib.named(name).coarse_names, "seeds": seeds,
-            "cc": stats.mean_ci([cc[s] for s in seeds]) if seeds else None,
-            "fc": stats.mean_ci([fc[s] for s in seeds]) if seeds else None,
-            "gain": (stats.paired_difference([fc[s] for s in seeds], [cc[s] for s in seeds])
-                     if seeds else None),
-            "acr": stats.mean_ci(acrs) if acrs else None,
-            "acr_range": (min(acrs), max(acrs)) if acrs else None,
-        })
+            "coarse": hier_lib.named(name).coarse_names,
+            "seeds": sorted(set(common.per_seed(cc)) & set(common.per_seed(fc))),
+            "cc": common.accuracy(cc), "fc": common.accuracy(fc), "gain": common.gain(fc, cc),
+            "acr": common.acr_values(fc), "acr_text": common.acr_cell(fc)})
     return rows
 
 
 def correlation_text(rows: list[dict]) -> tuple[str, dict]:
-    pts = [(r["acr"].mean, r["gain"].mean) for r in rows if r["acr"] and r["gain"]]
-    corr = stats.bootstrap_correlation([p[0] for p in pts], [p[1] for p in pts])
-    paper = [(row[5], row[4] - row[3]) for row in pub.TABLE6]
-    paper_r, paper_rho = common.correlation([p[0] for p in paper], [p[1] for p in paper])
-    if corr.get("spearman") is None:
-        return f"too few groupings with a defined ACR ({len(pts)}) for a correlation.", corr
-    text = (f"ACR vs ΔA over {len(pts)} groupings: Spearman ρ = {_corr(corr, 'spearman')}, "
-            f"Pearson r = {_corr(corr, 'pearson')} (95% bootstrap CIs over groupings); the "
-            f"paper's Table VI on CIFAR-10: ρ = {paper_rho:+.2f}, r = {paper_r:+.2f}.")
+    pts = [(common.mean_or_none(r["acr"]), r["gain"].mean) for r in rows
+           if r["acr"] and r["gain"]]
+    corr = common.correlation([p[0] for p in pts], [p[1] for p in pts])
+    paper = common.paper_correlation([(row[5], row[4] - row[3]) for row in pub.TABLE6])
+    text = (f"ACR vs ΔA: {common.correlation_text(corr, 'groupings')}; the paper's Table VI "
+            f"on CIFAR-10: {common.correlation_text(paper, 'groupings')}.")
     return text, corr
-
-
-def _corr(corr: dict, key: str) -> str:
-    low, high = corr.get(f"{key}_low"), corr.get(f"{key}_high")
-    ci = f" [{low:+.2f}, {high:+.2f}]" if low is not None else ""
-    return f"{corr[key]:+.2f}{ci}"
 
 
 def write(base, ctx: Context, specs, runs: dict) -> str:
@@ -119,18 +92,14 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
     table_rows, points, findings = [], [], []
     for r in rows:
         table_rows.append([str(r["id"]), r["grouping"], "; ".join(r["coarse"]),
-                           _ci_text(r["cc"]), _ci_text(r["fc"]),
-                           _ci_text(r["gain"], signed=True), _acr_text(r),
-                           str(len(r["seeds"]))])
+                           r["cc"], r["fc"], r["gain"], r["acr_text"], str(len(r["seeds"]))])
         if r["gain"] is not None:
-            half = None if r["gain"].low is None else (r["gain"].high - r["gain"].low) / 2
-            points.append((str(r["id"]), r["acr"].mean if r["acr"] else None, r["gain"].mean,
-                           half))
-            findings.append(f"({r['id']}) {r['grouping']}: "
-                            + stats.verdict(r["gain"], unit="points"))
+            points.append((str(r["id"]), common.mean_or_none(r["acr"]), r["gain"].mean,
+                           common.half_width(r["gain"])))
+            findings.append(common.verdict(r["gain"], prefix=f"({r['id']}) {r['grouping']}: "))
     table = Table([Column("ID"), Column("grouping"), Column("coarse classes"),
-                   Column("CC coarse acc (%)"), Column("FC coarse acc (%)"),
-                   Column("ΔA = FC − CC (points)"), Column("ACR (FC): mean (min–max)"),
+                   Column("CC coarse acc (%)", "pct"), Column("FC coarse acc (%)", "pct"),
+                   Column("ΔA = FC − CC (points)", "delta"), Column("ACR (FC): mean (min–max)"),
                    Column("seeds")],
                   table_rows, title="CC, FC and the paired gain per grouping (mean [95% CI] "
                   "over seeds)", csv="groupings.csv")
@@ -144,7 +113,12 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
              "and every one that was run is reported.",
              "ΔA is the mean of per-seed paired differences (a seed fixes the data subset, "
              "initialisation and augmentation of both runs); its CI is Student-t with n−1 "
-             "degrees of freedom."]
+             "degrees of freedom.",
+             common.multiple_comparisons(len(rows), "groupings"),
+             "FC training does not depend on the grouping (the same 12 fine classes), so "
+             "the FC runs of one seed are the same network trained again: their noise is "
+             "shared by the groupings, and the groupings' ACRs are regroupings of one "
+             "confusion matrix up to CPU nondeterminism."]
     return report.write_report(
         NAME, TITLE, base, ctx, specs, runs, [table], [summary] + findings,
         [(os.path.basename(figure), "ΔA against the fine runs' ACR per grouping (numbers = "
@@ -185,8 +159,8 @@ EXTRA_FLAGS = {"groupings": ("list", list(GROUPINGS),
 
 
 def main(values, base, ctx):
-    common.print_report(run(base, ctx, list(values.groupings)))
+    grid_lib.print_report(run(base, ctx, list(values.groupings)))
 
 
 if __name__ == "__main__":
-    common.entry_point(__doc__, main, EXTRA_FLAGS)
+    grid_lib.entry_point(__doc__, main, EXTRA_FLAGS)

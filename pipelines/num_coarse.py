@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 
+from lg_tf import grid as grid_lib
+from lg_tf.grid import Context
 from pipelines import common, plots, report
 from pipelines import published as pub
-from pipelines.common import Context
 from pipelines.report import Column, Table
 
 NAME = "num_coarse"
@@ -26,30 +27,30 @@ HIERARCHIES = ("cifar100_5", "cifar100_animals", "cifar100_15", "cifar100")
 
 def check_dataset(base) -> None:
     if base.dataset != "cifar100":
-        raise common.PipelineError(
+        raise grid_lib.PipelineError(
             f"num_coarse needs --dataset=cifar100 (e.g. --flagfile=flags/cifar100.cfg): it "
             f"compares CIFAR-100's 5/10/15/20-superclass hierarchies, which --dataset="
             f"{base.dataset} does not have")
     if base.coarse_zero or base.hierarchy_file:
-        raise common.PipelineError("num_coarse sets --hierarchy itself; drop --coarse_zero and "
-                                   "--hierarchy_file")
+        raise grid_lib.PipelineError("num_coarse sets --hierarchy itself; drop --coarse_zero "
+                                     "and --hierarchy_file")
 
 
-def grid(base) -> list[common.RunSpec]:
+def grid(base) -> list[grid_lib.RunSpec]:
     check_dataset(base)
     specs = []
     for hier in HIERARCHIES:
         n = pub.TABLE8[hier][0]
         for gran, series in (("coarse", "CC"), ("fine", "FC")):
-            specs.append(common.spec(base, f"{series} {n} coarse ({hier})",
-                                     {"series": series, "hierarchy": hier, "n": n},
-                                     granularity=gran, hierarchy=hier))
+            specs.append(grid_lib.spec(base, f"{series} {n} coarse ({hier})",
+                                       {"series": series, "hierarchy": hier, "n": n},
+                                       granularity=gran, hierarchy=hier))
     return specs
 
 
 def run(base, ctx: Context) -> dict:
     specs = grid(base)
-    return common.execute(NAME, base, specs, ctx, write)
+    return grid_lib.execute(NAME, base, specs, ctx, write)
 
 
 def write(base, ctx: Context, specs, runs: dict) -> str:
@@ -60,43 +61,42 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
     rows, points, paper_points, findings = [], [], [], []
     for hier in hiers:
         n, p_cc, p_fc, p_acr = pub.TABLE8[hier]
-        cc = common.test_acc(runs[by[(hier, "CC")].name])
-        fc_runs = runs[by[(hier, "FC")].name]
-        fc = common.test_acc(fc_runs)
-        gain, a = common.difference(fc, cc), common.acr(fc_runs)
-        rows.append([str(n), hier, cc, common.paper_cell(key, p_cc), fc,
-                     common.paper_cell(key, p_fc), gain,
-                     common.paper_cell(key, round(p_fc - p_cc, 2), "delta"), a,
-                     common.paper_cell(key, p_acr, "acr")])
-        points.append((str(n), a.mean, gain.mean, gain.std))
+        cc_runs, fc_runs = runs[by[(hier, "CC")].name], runs[by[(hier, "FC")].name]
+        gain = common.gain(fc_runs, cc_runs)
+        rows.append([str(n), hier, common.accuracy(cc_runs), common.paper_cell(key, p_cc),
+                     common.accuracy(fc_runs), common.paper_cell(key, p_fc), gain,
+                     common.paper_cell(key, round(p_fc - p_cc, 2)), common.acr_cell(fc_runs),
+                     common.paper_cell(key, p_acr)])
+        points.append((str(n), common.mean_or_none(common.acr_values(fc_runs)),
+                       gain.mean if gain else None, common.half_width(gain)))
         paper_points.append((str(n), p_acr, p_fc - p_cc))
-        findings.append(common.verdict(fc, cc, prefix=f"{n} coarse classes ({hier}): "))
+        findings.append(common.verdict(gain, prefix=f"{n} coarse classes ({hier}): "))
     table = Table([Column("# coarse classes"), Column("hierarchy"),
-                   Column("CC test acc (%) ours", std=True), Column("CC paper"),
-                   Column("FC test acc (%) ours", std=True), Column("FC paper"),
-                   Column("ΔA_test ours", std=True), Column("ΔA_test paper"),
-                   Column("ACR ours", std=True), Column("ACR paper")],
-                  rows, title="Table VIII: ΔA_test by number of coarse classes",
+                   Column("CC test acc (%) ours", "pct"), Column("CC paper", "pct"),
+                   Column("FC test acc (%) ours", "pct"), Column("FC paper", "pct"),
+                   Column("ΔA = FC − CC ours", "delta"), Column("ΔA paper", "delta"),
+                   Column("ACR ours: mean (min–max)"), Column("ACR paper", "acr")],
+                  rows, title="Table VIII: ΔA by number of coarse classes",
                   csv="num_coarse.csv")
     ns = [float(pt[0]) for pt in points if pt[2] is not None]
-    rho_n = common.correlation(ns, [pt[2] for pt in points if pt[2] is not None])[1]
-    summary = ("ΔA_test against the number of coarse classes: "
-               + (f"Spearman ρ = {rho_n:+.2f}" if rho_n is not None else "too few points")
-               + " (the paper: ΔA_test shrinks from +2.69 at 5 classes to +0.01 at 20).")
+    by_n = common.correlation(ns, [pt[2] for pt in points if pt[2] is not None])
+    summary = (f"ΔA against the number of coarse classes: "
+               f"{common.correlation_text(by_n, 'hierarchies')} (the paper: ΔA shrinks from "
+               "+2.69 at 5 classes to +0.01 at 20).")
     figure = plots.acr_scatter(
         os.path.join(ctx.report_dir, "num_coarse_acr.png"), points,
-        "CIFAR-100: ΔA_test vs ACR, points labelled by # coarse classes (ours)",
+        "CIFAR-100: ΔA vs ACR, points labelled by # coarse classes (ours)",
         paper=paper_points, paper_title="paper (Table VIII, Fig. 6's CIFAR-100 points)")
     return report.write_report(
         NAME, TITLE, base, ctx, specs, runs, [table], [summary] + findings,
-        [(os.path.basename(figure), "ΔA_test against ACR for 5, 10, 15 and 20 coarse classes "
+        [(os.path.basename(figure), "ΔA against ACR for 5, 10, 15 and 20 coarse classes "
           "(numbers on the points).")],
         key, "Table VIII of the paper")
 
 
 def main(values, base, ctx):
-    common.print_report(run(base, ctx))
+    grid_lib.print_report(run(base, ctx))
 
 
 if __name__ == "__main__":
-    common.entry_point(__doc__, main)
+    grid_lib.entry_point(__doc__, main)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lg_tf.plots import canvas, save
-from pipelines.common import Stat
+from lg_tf.stats import Interval
 
 FINE, COARSE, EXTRA, PAPER = "#d62728", "#1f77b4", "#2ca02c", "#7f7f7f"
 COLOURS = {"fine": FINE, "coarse": COARSE}
@@ -70,7 +70,8 @@ def fractions(path: str, xs: Sequence[float], ours: dict, train: dict | None,
               paper: dict | None, title: str) -> str:
     """Fig. 2: coarse accuracy against the fraction of training data.
 
-    ours/train: {"fine": [Stat per x], "coarse": [...]}; paper: {"fine": [value|None], ...}.
+    ours/train: {"fine": [Interval|None per x], "coarse": [...]}: means with their 95% CI as
+    error bars; paper: {"fine": [value|None], ...}.
     """
     fig = canvas((6.4, 4.6))
     ax = fig.add_subplot()
@@ -78,13 +79,11 @@ def fractions(path: str, xs: Sequence[float], ours: dict, train: dict | None,
     for series in ("fine", "coarse"):
         colour = COLOURS[series]
         tag = "FC (fine-trained)" if series == "fine" else "CC (coarse-trained)"
-        stats = ours.get(series, [])
-        m = np.array([s.mean if s.ok else np.nan for s in stats], float)
-        e = np.array([s.std if s.std is not None else 0.0 for s in stats], float)
+        m, e = _means(ours.get(series, []))
         ax.errorbar(x, m, yerr=e if e.any() else None, fmt="-o", color=colour, lw=1.8, ms=4,
                     capsize=3, label=f"{tag} test")
-        if train and train.get(series) and any(s.ok for s in train[series]):
-            tm = np.array([s.mean if s.ok else np.nan for s in train[series]], float)
+        if train and train.get(series) and any(s is not None for s in train[series]):
+            tm, _ = _means(train[series])
             ax.plot(x, tm, ":", color=colour, lw=1.6, marker=".", label=f"{tag} train")
         if paper and paper.get(series) and any(v is not None for v in paper[series]):
             pv = np.array([np.nan if v is None else v for v in paper[series]], float)
@@ -100,10 +99,23 @@ def fractions(path: str, xs: Sequence[float], ours: dict, train: dict | None,
     return path
 
 
+def _means(cells: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """Means and asymmetric error bars (2, n) of Interval / float / None cells."""
+    m, e = [], [[], []]
+    for c in cells:
+        mean = c.mean if isinstance(c, Interval) else np.nan if c is None else float(c)
+        m.append(mean)
+        has_ci = isinstance(c, Interval) and c.low is not None
+        e[0].append(mean - c.low if has_ci else 0.0)
+        e[1].append(c.high - mean if has_ci else 0.0)
+    return np.array(m, float), np.array(e, float)
+
+
 def acr_scatter(path: str, points: Sequence[tuple[str, float, float, float | None]],
                 title: str, paper: Sequence[tuple[str, float, float]] | None = None,
                 paper_title: str = "published") -> str:
-    """Fig. 6/7: ΔA_test (FC − CC, points) against ACR; points = (label, acr, dA, dA std).
+    """Fig. 6/7: ΔA_test (FC − CC, points) against ACR; points = (label, acr, dA, half-width
+    of dA's 95% CI or None).
 
     With `paper`, a second panel shows the published points for comparison.
     """
@@ -138,10 +150,11 @@ def acr_scatter(path: str, points: Sequence[tuple[str, float, float, float | Non
     return path
 
 
-def bars(path: str, groups: Sequence[str], series: dict[str, Sequence[Stat | None]],
+def bars(path: str, groups: Sequence[str], series: dict[str, Sequence],
          title: str, ylabel: str = "coarse test accuracy (%)",
          colours: dict | None = None) -> str:
-    """Grouped bars with ±std error bars; series = {legend label: [Stat|None per group]}."""
+    """Grouped bars with 95% CI error bars; series = {legend label: [Interval, a published
+    float or None per group]}."""
     fig = canvas((max(5.5, 1.6 * len(groups) + 2), 4.4))
     ax = fig.add_subplot()
     n = len(series)
@@ -150,8 +163,7 @@ def bars(path: str, groups: Sequence[str], series: dict[str, Sequence[Stat | Non
     lows = []
     palette = colours or {}
     for i, (label, stats) in enumerate(series.items()):
-        m = np.array([s.mean if s is not None and s.ok else np.nan for s in stats], float)
-        e = np.array([s.std if s is not None and s.std is not None else 0.0 for s in stats])
+        m, e = _means(stats)
         pos = x - 0.4 + width * (i + 0.5)
         ax.bar(pos, m, width, yerr=e if e.any() else None, capsize=3, label=label,
                color=palette.get(label), alpha=0.55 if "paper" in label else 0.9,

@@ -12,69 +12,86 @@ import subprocess
 from typing import Sequence
 
 from lg_tf import config as config_lib
+from lg_tf import stats
+from lg_tf.grid import Context, RunSpec
 from pipelines import published as pub
-from pipelines.common import Context, RunSpec, Stat
+
+# How a column shows its numbers: accuracies (percent, 2 decimals, an interval clipped to
+# [0, 100]), signed differences in points, ACRs (3 significant digits), plain text.
+KINDS = ("text", "pct", "delta", "acr")
 
 
 @dataclasses.dataclass
 class Column:
     name: str
-    std: bool = False     # the CSV gets a "<name> std" column next to it
+    kind: str = "text"
+
+    def __post_init__(self):
+        assert self.kind in KINDS, self.kind
 
 
 @dataclasses.dataclass
 class Table:
     columns: list[Column]
-    rows: list[list]      # one cell per column: str, Stat or None ("—")
+    rows: list[list]      # one cell per column: str, stats.Interval, float or None ("—")
     title: str = ""
     csv: str = "table.csv"
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def fmt(cell) -> str:
+def fmt(cell, kind: str = "text") -> str:
+    """A cell as text: an Interval as 'mean [low, high]' (stats.interval_text), a float as
+    a number of the column's kind (a published value), anything else as str."""
     if cell is None:
         return "—"
-    if not isinstance(cell, Stat):
-        return str(cell)
-    if cell.mean is None:
-        return "—"
-    m, s = cell.mean, cell.std
-    paper = cell.n == 0
-    if cell.kind == "acr":
-        text = f"{m:g}" if paper else f"{m:.3g}"
-        return text + (f" ± {s:.2g}" if s is not None else "")
-    if cell.kind == "delta":
-        return f"{m:+.2f}" + (f" ± {s:.2f}" if s is not None else "")
-    if cell.kind == "num":
-        return f"{m:.3f}"
-    return f"{m:.2f}" + (f" ± {s:.2f}" if s is not None else "")
+    if isinstance(cell, stats.Interval):
+        if kind == "acr":
+            return stats.interval_text(cell, 3)
+        return stats.interval_text(cell, 2, signed=kind == "delta",
+                                   bounds=(0.0, 100.0) if kind == "pct" else None)
+    if isinstance(cell, float):
+        if kind == "delta":
+            return f"{cell:+.2f}"
+        if kind == "acr":
+            return f"{cell:g}"
+        return f"{cell:.2f}"
+    return str(cell)
 
 
 def markdown_table(table: Table) -> str:
     lines = ["| " + " | ".join(c.name for c in table.columns) + " |",
              "|" + "|".join("---" for _ in table.columns) + "|"]
     for row in table.rows:
-        lines.append("| " + " | ".join(fmt(c).replace("|", "\\|") for c in row) + " |")
+        lines.append("| " + " | ".join(fmt(cell, c.kind).replace("|", "\\|")
+                                       for c, cell in zip(table.columns, row)) + " |")
     return "\n".join(lines)
 
 
+def clipped(table: Table) -> bool:
+    """Whether an accuracy interval of the table was clipped at 0 or 100 (its note)."""
+    return any("*" in fmt(cell, c.kind) for row in table.rows
+               for c, cell in zip(table.columns, row) if isinstance(cell, stats.Interval))
+
+
 def csv_rows(table: Table) -> tuple[list[str], list[list]]:
+    """An Interval column becomes three: <name> (the mean), <name> low, <name> high."""
+    wide = [any(isinstance(row[i], stats.Interval) for row in table.rows)
+            for i in range(len(table.columns))]
     header = []
-    for c in table.columns:
-        header.append(c.name)
-        if c.std:
-            header.append(f"{c.name} std")
+    for c, w in zip(table.columns, wide):
+        header += [c.name, f"{c.name} low", f"{c.name} high"] if w else [c.name]
     rows = []
     for row in table.rows:
         out = []
-        for c, cell in zip(table.columns, row):
-            if isinstance(cell, Stat):
-                out.append("" if cell.mean is None else round(cell.mean, 6))
-            else:
-                out.append("" if cell is None else cell)
-            if c.std:
-                std = cell.std if isinstance(cell, Stat) else None
-                out.append("" if std is None else round(std, 6))
+        for cell, w in zip(row, wide):
+            if isinstance(cell, stats.Interval):
+                out += [round(cell.mean, 6)] + ["" if v is None else round(v, 6)
+                                                 for v in (cell.low, cell.high)]
+                continue
+            out.append("" if cell is None else round(cell, 6) if isinstance(cell, float)
+                       else cell)
+            if w:
+                out += ["", ""]
         rows.append(out)
     return header, rows
 
@@ -195,7 +212,8 @@ def header(title: str, base: config_lib.Config, ctx: Context, runs: dict,
                      f"{base.momentum:g}, {sched}, coupled weight decay {base.weight_decay:g}"),
         ("epochs scale", f"{ctx.epochs_scale:g}"),
         ("seeds", f"{len(seeds)} ({', '.join(map(str, seeds))}); " + (
-            seeds_text or "cells show mean ± sample std over seeds (no ± with one seed)")),
+            seeds_text or "accuracies show mean [95% Student-t CI] over seeds; differences "
+            "the mean of the paired per-seed differences [95% t CI]; ACR mean (min–max)")),
         ("command", f"`{ctx.command}`" if ctx.command else "(called from Python)"),
         ("runs", f"`{ctx.runs_root}` ({len(all_results)} finished runs, {seconds / 60:.1f} "
                  "min of training in total)"),
@@ -246,9 +264,10 @@ def write_report(pipeline: str, title: str, base: config_lib.Config, ctx: Contex
         if table.title:
             parts += [f"## {table.title}", ""]
         parts += [markdown_table(table), "", f"CSV: [`{table.csv}`]({table.csv})", ""]
-        for note in table.notes:
+        table_notes = list(table.notes) + ([stats.CLIPPED_NOTE] if clipped(table) else [])
+        for note in table_notes:
             parts += [f"- {note}"]
-        if table.notes:
+        if table_notes:
             parts.append("")
         write_csv(os.path.join(ctx.report_dir, table.csv), table)
     parts += ["## What the numbers show", ""] + [f"- {f}" for f in findings] + [""]

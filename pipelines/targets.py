@@ -25,11 +25,10 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+from lg_tf import grid as grid_lib
 from lg_tf import stats
-from pipelines import common, data_efficiency, plots, report
-from pipelines.common import Context, Stat
-from pipelines.common import accuracy_by_seed as _acc
-from pipelines.common import interval_text as _ci
+from lg_tf.grid import Context
+from pipelines import common, plots, report
 from pipelines.report import Column, Table
 
 NAME = "targets"
@@ -41,23 +40,20 @@ COLOURS = {"coarse": plots.COARSE, "fine": plots.FINE, "joint": "#7b3294",
 
 
 def grid(base, groupings: Sequence[str], fractions: Sequence[float] = FRACTIONS,
-         targets: Sequence[str] = TARGETS) -> list[common.RunSpec]:
-    bad = [r for r in fractions if not 0 < r <= 1]
-    if bad or not fractions:
-        raise common.PipelineError(f"--fractions={','.join(map(str, fractions))} must be values "
-                                   "in (0, 1], e.g. 0.2,1.0")
+         targets: Sequence[str] = TARGETS) -> list[grid_lib.RunSpec]:
+    fractions = grid_lib.float_list([str(f) for f in fractions], "fractions", "0.2,1.0")
     unknown = [t for t in targets if t not in TARGETS]
     if unknown or not targets:
-        raise common.PipelineError(f"--targets={','.join(targets)}: choose from "
+        raise grid_lib.PipelineError(f"--targets={','.join(targets)}: choose from "
                                    f"{', '.join(TARGETS)}")
     if base.granularity != "fine":
-        raise common.PipelineError("--granularity does not apply: the pipeline trains every "
+        raise grid_lib.PipelineError("--granularity does not apply: the pipeline trains every "
                                    "target of --targets")
     specs = []
     for g in groupings:
-        for r in sorted(set(float(f) for f in fractions)):
+        for r in fractions:
             for t in targets:
-                specs.append(common.spec(base, f"{t} {g} r={r:g}",
+                specs.append(grid_lib.spec(base, f"{t} {g} r={r:g}",
                                          {"grouping": g, "fraction": r, "target": t},
                                          granularity=t, hierarchy=g, train_fraction=r))
     return specs
@@ -66,20 +62,10 @@ def grid(base, groupings: Sequence[str], fractions: Sequence[float] = FRACTIONS,
 def run(base, ctx: Context, groupings: Sequence[str] | None = None,
         fractions: Sequence[float] = FRACTIONS, targets: Sequence[str] = TARGETS) -> dict:
     specs = grid(base, common.groupings_for(base, groupings), fractions, targets)
-    return common.execute(NAME, base, specs, ctx, write)
+    return grid_lib.execute(NAME, base, specs, ctx, write)
 
 
 # --------------------------------------------------------------------------- summary
-
-def _pct(results: Sequence[dict], key: str) -> Stat:
-    return common.final_metric(results, key)
-
-
-def _paired(a: dict[int, float], b: dict[int, float]):
-    seeds = sorted(set(a) & set(b))
-    return stats.paired_difference([a[s] for s in seeds], [b[s] for s in seeds]) if seeds \
-        else None
-
 
 def summarise(specs, runs: dict) -> dict[tuple, list[dict]]:
     """{(grouping, fraction): one row per target, best coarse accuracy first}."""
@@ -89,28 +75,32 @@ def summarise(specs, runs: dict) -> dict[tuple, list[dict]]:
     out = {}
     for key, members in settings.items():
         by_target = {s.tag["target"]: runs[s.name] for s in members}
-        accs = {t: _acc(res) for t, res in by_target.items()}
         rows = []
         for t, res in by_target.items():
-            acc = accs[t]
             rows.append({
                 "target": t, "run": next(s.name for s in members if s.tag["target"] == t),
-                "seeds": sorted(acc), "acc": stats.mean_ci(list(acc.values())),
-                "vs_coarse": _paired(acc, accs["coarse"]) if "coarse" in accs and t != "coarse"
-                else None,
-                "vs_fine": _paired(acc, accs["fine"]) if "fine" in accs and t != "fine"
-                else None,
-                "fine_acc": _pct(res, "test/fine_accuracy"),
-                "ece": _pct(res, "test/coarse_ece"),
-                "nll": common.final_metric(res, "test/coarse_nll", 1.0, "num"),
-                "sibling": _pct(res, "test/sibling_mistakes"),
-                "acr": common.acr(res),
-                "from_fine": _pct(res, "test/coarse_accuracy_from_fine"),
-                "combined": _pct(res, "test/coarse_accuracy_combined"),
+                "seeds": sorted(common.per_seed(res)), "acc": common.accuracy(res),
+                "vs_coarse": common.gain(res, by_target["coarse"])
+                if "coarse" in by_target and t != "coarse" else None,
+                "vs_fine": common.gain(res, by_target["fine"])
+                if "fine" in by_target and t != "fine" else None,
+                "fine_acc": common.accuracy(res, "test/fine_accuracy"),
+                "ece": common.accuracy(res, "test/coarse_ece"),
+                "nll": _nll(res),
+                "sibling": common.accuracy(res, "test/sibling_mistakes"),
+                "acr": common.acr_cell(res) if common.acr_values(res) else "–",
+                "from_fine": common.accuracy(res, "test/coarse_accuracy_from_fine"),
+                "combined": common.accuracy(res, "test/coarse_accuracy_combined"),
             })
         rows.sort(key=lambda r: -r["acc"].mean)
         out[key] = rows
     return out
+
+
+def _nll(results: Sequence[dict]) -> str:
+    """Coarse NLL (nats) over seeds, mean [95% t CI] with three decimals."""
+    values = list(grid_lib.by_seed(results, "test/coarse_nll", 1.0).values())
+    return stats.interval_text(stats.mean_ci(values), 3) if values else "–"
 
 
 def setting_text(key: tuple) -> str:
@@ -120,18 +110,17 @@ def setting_text(key: tuple) -> str:
 
 def compare_text(iv) -> str:
     """'+2.0 [0.5, 3.5], higher' for a paired difference in points (95% CI)."""
-    if iv.low is None:
-        return f"{iv.mean:+.1f} (one seed, no CI)"
-    word = ("higher" if iv.low > 0 else "lower" if iv.high < 0
-            else "no detectable difference")
-    return f"{iv.mean:+.1f} [{iv.low:.1f}, {iv.high:.1f}], {word}"
+    word = {"above": "higher", "below": "lower", "none": "no detectable difference",
+            "unknown": "one seed, no CI"}[stats.direction(iv)]
+    return f"{stats.interval_text(iv, 1, signed=True)}, {word}"
 
 
 def findings_for(key: tuple, rows: list[dict]) -> list[str]:
     """Plain sentences: the best target, and each target against coarse and fine."""
     best = rows[0]
     text = [f"**{setting_text(key)}**: highest mean coarse accuracy `{best['target']}` "
-            f"{_ci(best['acc'])}% ({len(best['seeds'])} seeds)."]
+            f"{stats.interval_text(best['acc'], bounds=(0, 100))}% ({len(best['seeds'])} "
+            "seeds)."]
     for r in rows:
         parts = [f"vs `{ref}` {compare_text(r[f'vs_{ref}'])}" for ref in ("coarse", "fine")
                  if r[f"vs_{ref}"] is not None]
@@ -144,9 +133,8 @@ def findings_for(key: tuple, rows: list[dict]) -> list[str]:
 def _table_rows(key: tuple, rows: list[dict]) -> list[list]:
     out = []
     for rank, r in enumerate(rows, 1):
-        out.append([setting_text(key), str(rank), r["target"], _ci(r["acc"]),
-                    _ci(r["vs_coarse"], signed=True), _ci(r["vs_fine"], signed=True),
-                    r["fine_acc"], r["ece"], r["nll"], r["sibling"], r["acr"],
+        out.append([setting_text(key), str(rank), r["target"], r["acc"], r["vs_coarse"],
+                    r["vs_fine"], r["fine_acc"], r["ece"], r["nll"], r["sibling"], r["acr"],
                     str(len(r["seeds"]))])
     return out
 
@@ -157,37 +145,37 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
     for key, rows in summary.items():
         table_rows += _table_rows(key, rows)
         findings += findings_for(key, rows)
-        joint_rows += [[setting_text(key), _ci(r["acc"]), r["from_fine"], r["combined"]]
+        joint_rows += [[setting_text(key), r["acc"], r["from_fine"], r["combined"]]
                        for r in rows if r["target"] == "joint"]
     table = Table(
-        [Column("setting"), Column("rank"), Column("target"), Column("coarse acc (%)"),
-         Column("Δ vs coarse (points)"), Column("Δ vs fine (points)"),
-         Column("fine acc (%)", std=True), Column("coarse ECE (%)", std=True),
-         Column("coarse NLL", std=True), Column("sibling mistakes (%)", std=True),
-         Column("ACR", std=True), Column("seeds")],
+        [Column("setting"), Column("rank"), Column("target"), Column("coarse acc (%)", "pct"),
+         Column("Δ vs coarse (points)", "delta"), Column("Δ vs fine (points)", "delta"),
+         Column("fine acc (%)", "pct"), Column("coarse ECE (%)", "pct"),
+         Column("coarse NLL"), Column("sibling mistakes (%)", "pct"),
+         Column("ACR: mean (min–max)"), Column("seeds")],
         table_rows, title="Targets ranked by coarse test accuracy per grouping and fraction",
         csv="targets.csv",
         notes=["Coarse accuracy: mean [95% Student-t CI] over seeds; Δ: mean of the paired "
                "per-seed differences (same data subset, initialisation and augmentation "
-               "seed) with its 95% t CI. Other columns: mean ± std over seeds.",
+               "seed) with its 95% t CI. Other columns: mean [95% t CI] over seeds; ACR mean "
+               "(min–max).",
                "Rank is by mean only: two targets whose Δ interval contains 0 are not told "
                "apart by these runs."])
     tables = [table]
     if joint_rows:
         tables.append(Table(
-            [Column("setting"), Column("coarse head (reported) (%)"),
-             Column("fine head → coarse (%)", std=True), Column("combined (%)", std=True)],
+            [Column("setting"), Column("coarse head (reported) (%)", "pct"),
+             Column("fine head → coarse (%)", "pct"), Column("combined (%)", "pct")],
             joint_rows, title="joint: the three coarse readings", csv="targets_joint.csv",
             notes=["`coarse_accuracy` of a joint run is its coarse head; the fine head mapped "
                    "to coarse (`--coarse_metric`) and the mean of both heads' coarse "
                    "probabilities are logged beside it."]))
     groups = [setting_text(k).replace(" of the data", "") for k in summary]
     targets = list(dict.fromkeys(r["target"] for rows in summary.values() for r in rows))
-    series = {t: [next((common.stat([100 * v for v in _acc(runs[r["run"]]).values()])
-                        for r in rows if r["target"] == t), None)
+    series = {t: [next((r["acc"] for r in rows if r["target"] == t), None)
                   for rows in summary.values()] for t in targets}
     figure = plots.bars(os.path.join(ctx.report_dir, "targets_accuracy.png"), groups, series,
-                        "coarse test accuracy by training target (mean ± std over seeds)",
+                        "coarse test accuracy by training target (mean [95% CI] over seeds)",
                         colours=COLOURS)
     notes = [f"Target settings: `--coarse_loss_weight={base.coarse_loss_weight:g}` (joint), "
              f"`--soft_beta={base.soft_beta:g}` (soft_labels), `--hxe_alpha={base.hxe_alpha:g}` "
@@ -209,7 +197,7 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
     return report.write_report(
         NAME, TITLE, base, ctx, specs, runs, tables, findings,
         [(os.path.basename(figure), "Coarse test accuracy per grouping and fraction, one bar "
-          "per target (error bars: ±1 std over seeds).")],
+          "per target (error bars: 95% CI over seeds).")],
         None, "not in the paper (it compares fine and coarse only)", notes=notes,
         in_paper=False, seeds_text="accuracies and Δ show mean [95% Student-t CI] over seeds; "
         "the runs table lists every run")
@@ -224,10 +212,10 @@ EXTRA_FLAGS = {
 
 
 def main(values, base, ctx):
-    common.print_report(run(base, ctx, list(values.groupings),
-                            data_efficiency.fractions_from(values),
-                            list(values.targets)))
+    grid_lib.print_report(run(base, ctx, list(values.groupings),
+                              grid_lib.float_list(values.fractions, "fractions", "0.2,1.0"),
+                              list(values.targets)))
 
 
 if __name__ == "__main__":
-    common.entry_point(__doc__, main, EXTRA_FLAGS)
+    grid_lib.entry_point(__doc__, main, EXTRA_FLAGS)

@@ -25,9 +25,10 @@ import os
 import numpy as np
 
 from lg_tf import plots
+from lg_tf import grid as grid_lib
+from lg_tf.grid import Context
 from pipelines import common, report
 from pipelines import published as pub
-from pipelines.common import Context, Stat
 from pipelines.report import Column, Table
 
 NAME = "tsne"
@@ -35,25 +36,25 @@ TITLE = "Fig. 4 — t-SNE of the penultimate features: coarse-trained vs fine-tr
 MAX_SAMPLES = 2000
 
 
-def grid(base) -> list[common.RunSpec]:
-    return [common.spec(base, "CC coarse", {"series": "CC"}, granularity="coarse"),
-            common.spec(base, "FC fine", {"series": "FC"}, granularity="fine")]
+def grid(base) -> list[grid_lib.RunSpec]:
+    return [grid_lib.spec(base, "CC coarse", {"series": "CC"}, granularity="coarse"),
+            grid_lib.spec(base, "FC fine", {"series": "FC"}, granularity="fine")]
 
 
 def run(base, ctx: Context, max_samples: int = MAX_SAMPLES) -> dict:
     if max_samples < 10:
-        raise common.PipelineError(f"--max_samples={max_samples} is too few for t-SNE; use at "
+        raise grid_lib.PipelineError(f"--max_samples={max_samples} is too few for t-SNE; use at "
                                    "least 10")
     ctx = dataclasses.replace(ctx, seeds=1)   # one pair of models is the figure
     specs = grid(base)
-    runs = common.run_grid(NAME, base, specs, ctx)
+    runs = grid_lib.run_grid(NAME, base, specs, ctx)
     if runs is None:   # listed, commands printed, or runs left to other shards
         if ctx.dry_run:
             print(f"  then: t-SNE of up to {max_samples} test images per run", flush=True)
         return {"specs": specs, "runs": None, "report": None}
     maps = {}
     for s in specs:
-        maps[s.tag["series"]] = embed(common.model_dir(ctx, s, base.seed), max_samples)
+        maps[s.tag["series"]] = embed(grid_lib.model_dir(ctx, s, base.seed), max_samples)
     return {"specs": specs, "runs": runs, "maps": maps,
             "report": write(base, ctx, specs, runs, maps)}
 
@@ -109,6 +110,10 @@ def figure(path: str, maps: dict, title: str) -> str:
     return path
 
 
+def _num(x: float | None) -> str | None:
+    return None if x is None else f"{x:.3f}"
+
+
 def write(base, ctx: Context, specs, runs: dict, maps: dict) -> str:
     key = pub.key(base)
     label = pub.name(key, base.dataset)
@@ -117,10 +122,9 @@ def write(base, ctx: Context, specs, runs: dict, maps: dict) -> str:
         outer, inner = separation(maps[series])
         seps[series] = (outer, inner)
         res = runs[next(s.name for s in specs if s.tag["series"] == series)]
-        rows.append([name, common.test_acc(res), Stat(outer, kind="num") if outer is not None
-                     else None, Stat(inner, kind="num") if inner is not None else None,
+        rows.append([name, common.accuracy(res), _num(outer), _num(inner),
                      str(len(maps[series]["fine"]))])
-    table = Table([Column("model"), Column("test coarse acc (%)"),
+    table = Table([Column("model"), Column("test coarse acc (%)", "pct"),
                    Column("coarse-class silhouette (features)"),
                    Column("fine-class silhouette within coarse classes (features)"),
                    Column("test images")],
@@ -158,8 +162,8 @@ EXTRA_FLAGS = {"max_samples": ("integer", MAX_SAMPLES,
 
 
 def main(values, base, ctx):
-    common.print_report(run(base, ctx, values.max_samples))
+    grid_lib.print_report(run(base, ctx, values.max_samples))
 
 
 if __name__ == "__main__":
-    common.entry_point(__doc__, main, EXTRA_FLAGS)
+    grid_lib.entry_point(__doc__, main, EXTRA_FLAGS)

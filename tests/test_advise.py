@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from lg_tf import grid as grid_lib
 from lg_tf import advice, hierarchy as hier_lib
 from lg_tf.config import Config
 from pipelines import common, groupings
@@ -73,22 +74,22 @@ def test_groupings_report_pairs_seeds_and_correlates(tmp_path):
     assert by["shapes_half"]["gain"].high - 2.0 == pytest.approx(4.302652729911275 / 3 ** 0.5)
     text, corr = groupings.correlation_text(rows)
     assert corr["spearman"] == pytest.approx(1.0) and "paper's Table VI" in text
-    path = groupings.write(base, common.Context(out_dir=str(tmp_path)), specs, runs)
+    path = groupings.write(base, grid_lib.Context(out_dir=str(tmp_path)), specs, runs)
     report = open(path).read()
     assert "Spearman ρ = +1.00" in report and "fine labels help" in report
     assert os.path.exists(tmp_path / "groupings_acr_vs_gain.png")
 
 
 def test_groupings_refuses_other_datasets_and_unknown_names():
-    with pytest.raises(common.PipelineError, match="--dataset=embedded"):
+    with pytest.raises(grid_lib.PipelineError, match="--dataset=embedded"):
         groupings.grid(Config(dataset="cifar10"))
-    with pytest.raises(common.PipelineError, match="unknown grouping"):
+    with pytest.raises(grid_lib.PipelineError, match="unknown grouping"):
         groupings.grid(Config(dataset="embedded"), ["shapes", "nope"])
 
 
 def test_advice_analysis_on_hand_made_results(tmp_path):
     base = Config(dataset="embedded")
-    specs = advice.grid(base, [0.25, 1.0])
+    specs = advice.grid_specs(base, [0.25, 1.0])
     cc = {0.25: [0.70, 0.71, 0.72], 1.0: [0.80, 0.80, 0.80]}
     fc = {0.25: [0.75, 0.77, 0.79], 1.0: [0.82, 0.81, 0.83]}
     runs = {}
@@ -101,7 +102,7 @@ def test_advice_analysis_on_hand_made_results(tmp_path):
                               recalls, {"round": {"intra": 0.1, "inter": 0.2},
                                         "angular": {"intra": 0.2, "inter": 0.1}})
                         for k, v in enumerate(vals)]
-    out = advice.analyse(specs, runs, model_dir_of=lambda r: None)
+    out = advice.analyse(specs, runs)
     low, high = out["fractions"]
     # r=0.25: d = [5, 6, 7] points -> mean 6, s = 1, CI 6 ± 2.484
     assert low["gain"]["mean"] == pytest.approx(6.0)
@@ -113,11 +114,20 @@ def test_advice_analysis_on_hand_made_results(tmp_path):
     assert [c["coarse"] for c in ranked] == ["round", "angular"]
     assert ranked[0]["gain"] == pytest.approx(10.0) and ranked[0]["acr"] == pytest.approx(2.0)
     # FC at 25% reaches 77%: CC needs between 25% (71%) and 100% (80%): 0.25 + 6/9 * 0.75
-    eff = out["data_efficiency"][0]
+    # Only at 25% is FC detectably above CC (at 100% the CI 2 ± 2.48 contains 0), so only
+    # there is a data saving claimed.
+    [eff] = out["data_efficiency"]
+    assert eff["fraction"] == 0.25
     assert eff["cc_fraction"] == pytest.approx(0.25 + (77 - 71) / (80 - 71) * 0.75)
+    # ACR sits on the row of the runs it comes from, over their seeds.
+    assert low["acr"]["mean"] == pytest.approx(0.5) and low["acr"]["per_seed"] == [0.5] * 3
     path = advice.write(str(tmp_path), out)
     text = open(path).read()
     assert "fine labels help" in text and "| round |" in text
+    assert "| 0.25 | 3 | 71.0 [68.5, 73.5] | 77.0 [72.0, 82.0] | +6.0 [3.5, 8.5] | 0.5 (0.5–0.5) |" \
+        in text
+    assert "At 100% of the data FC is not detectably above CC, so these runs show no data " \
+        "saving there." in text
     assert json.load(open(tmp_path / "advice.json"))["fractions"][0]["fraction"] == 0.25
     assert os.path.exists(tmp_path / "gain_by_fraction.png")
 
@@ -153,7 +163,21 @@ def test_advise_end_to_end_on_a_folder_tree(tmp_path):
     assert all(len(r["seeds"]) == 2 for r in data["fractions"])
     top = data["fractions"][-1]
     assert {c["coarse"] for c in top["per_coarse"]} == {"animal", "vehicle"}
-    assert data["acr"]["bootstrap"]["n_images"] == 64   # the test split: 4 classes x 16 images
+    # the test split: 4 classes x 16 images
+    assert data["fractions"][-1]["acr"]["bootstrap"]["n_images"] == 64
     bad = subprocess.run(cmd[:-1] + ["--fractions=0,1"], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "must be in (0, 1]" in bad.stderr
+
+
+def test_advise_refuses_what_it_sets_and_data_without_fine_classes(tmp_path):
+    from test_data_identity import make_tree
+    tree = make_tree(tmp_path / "data", per_class=2)
+    for flags, match in ((dict(train_fraction=0.5), "--train_fraction does not apply"),
+                         (dict(granularity="coarse"), "--granularity does not apply")):
+        with pytest.raises(grid_lib.PipelineError, match=match):
+            advice.check_base(Config(dataset="folder", data_dir=str(tree), **flags))
+    one_each = make_tree(tmp_path / "one", {"animal": ["cat"], "vehicle": ["car"]})
+    with pytest.raises(grid_lib.PipelineError, match="no fine classes below its coarse ones"):
+        advice.check_base(Config(dataset="folder", data_dir=str(one_each)))
+    advice.check_base(Config(dataset="folder", data_dir=str(tree)))   # two fine per coarse

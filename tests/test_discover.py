@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from lg_tf import grid as grid_lib
 from lg_tf import clustering, hierarchy
 from lg_tf.data import labels_file
 from lg_tf.data.sources import Split
@@ -346,7 +347,7 @@ def test_labels_file_on_the_embedded_data_changes_the_fingerprint(embedded_dir, 
     assert relabelled.stats["fingerprint"] != data.stats["fingerprint"]
     # A pipeline's plan counts the images, not the labels file's (more) classes.
     from pipelines import common
-    planned = common.planned_work(Config(dataset="embedded", data_dir=embedded_dir,
+    planned = grid_lib.planned_work(Config(dataset="embedded", data_dir=embedded_dir,
                                          labels_file=str(path)))
     assert planned["train_images"] == len(data.train) == 12000
 

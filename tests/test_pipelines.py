@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+from lg_tf import grid as grid_lib
 from lg_tf import train_lib
 from lg_tf.config import Config
 from pipelines import (acr_vs_gain, common, custom_coarse, data_efficiency, dropout,
@@ -44,7 +45,7 @@ def shared(base, tmp_path_factory):
 
 
 def ctx(out, name, **kw):
-    return common.Context(out_dir=out, report_dir=os.path.join(out, "reports", name), **kw)
+    return grid_lib.Context(out_dir=out, report_dir=os.path.join(out, "reports", name), **kw)
 
 
 def read_csv(path):
@@ -79,26 +80,54 @@ def test_run_names_are_canonical_and_shared(base):
 
 def test_epochs_scale_and_seeds(base):
     spec = table1.grid(base)[1]
-    cfg = common.make_config(dataclasses.replace(base, epochs=200, lr_milestones=(60, 120, 160)),
+    cfg = grid_lib.make_config(dataclasses.replace(base, epochs=200, lr_milestones=(60, 120, 160)),
                              spec, seed=3, epochs_scale=0.1)
     assert (cfg.epochs, cfg.lr_milestones, cfg.seed) == (20, (6, 12, 16), 3)
-    assert common.Context(out_dir="x", seeds=3).seed_list(base) == [0, 1, 2]
-    with pytest.raises(common.PipelineError, match="--seeds=0"):
-        common.Context(out_dir="x", seeds=0)
-    with pytest.raises(common.PipelineError, match="--epochs_scale"):
-        common.Context(out_dir="x", epochs_scale=0)
+    assert grid_lib.Context(out_dir="x", seeds=3).seed_list(base) == [0, 1, 2]
+    with pytest.raises(grid_lib.PipelineError, match="--seeds=0"):
+        grid_lib.Context(out_dir="x", seeds=0)
+    with pytest.raises(grid_lib.PipelineError, match="--epochs_scale"):
+        grid_lib.Context(out_dir="x", epochs_scale=0)
 
 
-def test_stats_and_verdicts():
-    s = common.stat([0.9, 0.92, 0.94])
-    assert s.mean == pytest.approx(0.92) and s.std == pytest.approx(0.02) and s.n == 3
-    fine, coarse = common.stat([95.0, 95.2, 95.1]), common.stat([93.0, 93.1, 92.9])
-    assert "FC (fine-trained) beats CC (coarse-trained)" in common.verdict(fine, coarse)
-    assert "within seed noise" in common.verdict(common.stat([95, 93]), common.stat([94, 94.2]))
-    assert "single-seed" in common.verdict(common.stat([95]), common.stat([94]))
-    r, rho = common.correlation([1, 2, 3, 4], [2, 4, 5, 9])
-    assert r > 0.9 and rho == pytest.approx(1.0)
-    assert common.correlation([1, 2], [1, 2]) == (None, None)
+def _res(seed, acc, epochs=()):
+    return {"config": {"seed": seed}, "final": {"test/coarse_accuracy": acc},
+            "epochs": list(epochs)}
+
+
+def test_one_statistics_vocabulary_paired_over_seeds():
+    fine = [_res(0, 0.950), _res(1, 0.952), _res(2, 0.951)]
+    coarse = [_res(0, 0.930), _res(1, 0.931), _res(2, 0.929)]
+    acc = common.accuracy(fine)
+    assert acc.mean == pytest.approx(95.1) and acc.n == 3
+    # d = [2.0, 2.1, 2.2] points: mean 2.1, s = 0.1, t(0.975, 2) = 4.302652729911275
+    gain = common.gain(fine, coarse)
+    assert gain.mean == pytest.approx(2.1)
+    assert gain.high - gain.mean == pytest.approx(4.302652729911275 * 0.1 / 3 ** 0.5)
+    assert common.verdict(gain).startswith("fine labels help: +2.1 points [")
+    # Pairing is by seed: a seed only one side has is left out.
+    assert common.gain(fine, coarse[:2]).n == 2
+    assert common.gain(fine[:1], coarse).low is None      # one seed: no interval
+    assert "no comparison" in common.verdict(common.gain(fine, []))
+    assert "no detectable difference between A and B" in common.contrast(
+        common.gain([_res(0, 0.9), _res(1, 0.8)], [_res(0, 0.85), _res(1, 0.86)]), "A", "B")
+    # Epoch-only metrics (the training split) pair by their last epoch.
+    tr = [_res(k, 0.9, [{"epoch": 1, "train_eval/coarse_accuracy": 0.5 + k / 10}])
+          for k in range(2)]
+    assert common.per_seed(tr, common.TRAIN_SPLIT) == {0: 50.0, 1: 60.0}
+    corr = common.correlation([1, 2, 3, 4], [2, 4, 5, 9])
+    assert corr["pearson"] > 0.9 and corr["spearman"] == pytest.approx(1.0)
+    assert "too few" in common.correlation_text(common.correlation([1, 2], [1, 2]), "points")
+
+
+def test_accuracy_intervals_past_100_are_clipped_and_noted():
+    from lg_tf import stats
+    from pipelines.report import Column, Table, clipped, markdown_table
+    iv = stats.mean_ci([99.5, 99.9, 95.0])
+    assert iv.high > 100
+    table = Table([Column("acc", "pct")], [[iv]])
+    assert "100.00*]" in markdown_table(table) and clipped(table)
+    assert not clipped(Table([Column("acc", "pct")], [[stats.mean_ci([90.0, 91.0, 92.0])]]))
 
 
 # --------------------------------------------------------------------------- end to end
@@ -113,7 +142,7 @@ def test_table1_report_csv_png_hparams(shared):
     assert "Not in the paper" in text and "Partial evaluation" in text
     assert "## What the numbers show" in text
     rows = read_csv(os.path.join(report_dir, "table1.csv"))
-    assert [r["series"] for r in rows] == ["CC", "FC", "ΔA_test = FC − CC"]
+    assert [r["series"] for r in rows] == ["CC", "FC", "ΔA = FC − CC (paired)"]
     assert rows[0]["# training classes"] == "4" and rows[1]["# training classes"] == "12"
     for row in rows[:2]:
         assert 0 <= float(row["test acc (%) ours"]) <= 100
@@ -138,7 +167,7 @@ def test_rerun_skips_finished_runs_and_rewrites_the_report(shared, base, monkeyp
 
 def test_changed_settings_in_the_same_out_dir_are_refused(shared, base, monkeypatch):
     count_trainings(monkeypatch)
-    with pytest.raises(common.PipelineError, match="holds a run with other settings"):
+    with pytest.raises(grid_lib.PipelineError, match="holds a run with other settings"):
         table1.run(dataclasses.replace(base, width=8), ctx(shared["out"], "table1"))
 
 
@@ -164,7 +193,7 @@ def test_data_efficiency(shared, base):
     rows = read_csv(os.path.join(folder, "data_efficiency.csv"))
     assert [r[next(iter(r))] for r in rows][:2] == ["FC (fine-trained) test, ours",
                                                     "FC (fine-trained) test, paper"]
-    assert set(rows[0]) >= {"50%", "50% std", "100%", "ACR (100%)"}
+    assert set(rows[0]) >= {"50%", "50% low", "50% high", "100%", "ACR (100%): mean (min–max)"}
     for name in ("fig2_data_efficiency.png", "fig3_curves.png", "report.md"):
         assert os.path.getsize(os.path.join(folder, name)) > 500
 
@@ -174,8 +203,8 @@ def test_label_noise(shared, base):
     assert [s.name for s in result["specs"]] == ["coarse", "fine", "fine_p0.3"]
     rows = read_csv(os.path.join(shared["out"], "reports", "ln", "label_noise.csv"))
     assert [r["run"] for r in rows] == ["CC (coarse-trained baseline)", "FC p = 0", "FC p = 0.3"]
-    assert rows[2]["ΔA_test vs CC, paper"] == published.NOT_IN_PAPER
-    assert float(rows[2]["ACR ours"]) >= 0
+    assert rows[2]["ΔA paper"] == published.NOT_IN_PAPER
+    assert float(rows[2]["ACR ours: mean (min–max)"].split()[0]) >= 0   # "0.52 (1 seed)"
     assert os.path.exists(os.path.join(shared["out"], "reports", "ln", "fig7b_noise_acr.png"))
 
 
@@ -217,8 +246,8 @@ def test_acr_vs_gain_pairs_runs_that_differ_only_in_granularity(shared):
     assert noisy.coarse[0]["config"]["label_noise"] == 0.0   # CC baseline of Table VII
     folder = os.path.join(shared["out"], "reports", "ag")
     corr = read_csv(os.path.join(folder, "acr_vs_gain.csv"))
-    assert corr[0]["points"] == "ours" and corr[0]["n"] == "4"
-    assert corr[1]["Pearson r"].startswith("+0.9")           # the paper's Fig. 6 points
+    assert corr[0]["points"].startswith("ours") and corr[0]["n"] == "4"
+    assert corr[1]["Pearson r [95% CI]"].startswith("+0.9")   # the paper's Fig. 6 points
     assert len(read_csv(os.path.join(folder, "acr_vs_gain_pairs.csv"))) == 4
     assert os.path.exists(os.path.join(folder, "fig6_acr_vs_gain.png"))
 
@@ -239,7 +268,7 @@ def test_cli_reuses_runs_and_fails_in_one_sentence(shared, embedded_dir, tmp_pat
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith(
-        "lg_tf: error: custom_coarse needs --dataset=cifar10")
+        "lg_tf: error: custom_coarse needs CIFAR-10 (--dataset=cifar10")
 
 
 def test_all_dry_run_lists_the_embedded_experiments(base, tmp_path, monkeypatch, capsys):
@@ -247,14 +276,14 @@ def test_all_dry_run_lists_the_embedded_experiments(base, tmp_path, monkeypatch,
     entries, skipped = all_pipelines.available(str(tmp_path / "tfds"))
     assert [e.key for e in entries] == ["embedded"]
     assert any(s.startswith("cifar10: TFDS 'cifar10' is not prepared") for s in skipped)
-    out = all_pipelines.run(common.Context(out_dir=str(tmp_path), dry_run=True),
+    out = all_pipelines.run(grid_lib.Context(out_dir=str(tmp_path), dry_run=True),
                             {"embedded": base}, entries, skipped=skipped)
     text = capsys.readouterr().out
     assert calls == [] and out["index"] is None
     for name in ("table1", "data_efficiency", "extra_layer", "dropout", "label_noise", "tsne"):
         assert f"== embedded: {name} ==" in text
     assert "custom_coarse" not in text and not os.path.exists(tmp_path / "runs")
-    with pytest.raises(common.PipelineError, match="unknown dataset"):
+    with pytest.raises(grid_lib.PipelineError, match="unknown dataset"):
         all_pipelines.available("", ("mnist",))
 
 
@@ -269,28 +298,55 @@ def synthetic(cfg, coarse_acc, acr=None, seed=0):
             "wall_time_s": 1.0}
 
 
-def test_custom_coarse_grid_error_and_report(tmp_path):
+def _confusion_run(tmp_path, cfg, seed, matrix):
+    """A finished fine run's results with its confusion.json beside them."""
+    from lg_tf import hierarchy as hier_lib
+    folder = tmp_path / "runs" / f"fine_{seed}"
+    folder.mkdir(parents=True)
+    (folder / "confusion.json").write_text(json.dumps(
+        {"matrix": matrix.tolist(), "fine_names": list(hier_lib.CIFAR10_CLASSES)}))
+    return {**synthetic(cfg, 0.0, seed=seed), "model_dir": str(folder)}
+
+
+def test_custom_coarse_shares_one_fine_run_per_seed(tmp_path):
+    import numpy as np
     cifar10 = Config(dataset="cifar10", hierarchy="cifar10", width=8, epochs=2)
     specs = custom_coarse.grid(cifar10)
-    assert len(specs) == 20
-    assert [s.name for s in specs[:4]] == ["coarse_cz0189", "fine_cz0189", "coarse_cz1689",
-                                           "fine_cz1689"]
-    cfg = common.make_config(cifar10, specs[7], 0)
-    assert (cfg.coarse_zero, cfg.hierarchy, cfg.granularity) == ("0135", "", "fine")
-    with pytest.raises(common.PipelineError, match="needs --dataset=cifar10"):
+    # One fine run per seed answers all ten mappings; 0189 is the flagfile's own grouping.
+    assert [s.name for s in specs[:4]] == ["fine", "coarse", "coarse_cz1689", "coarse_cz0129"]
+    assert len(specs) == 11 and sum(s.granularity == "fine" for s in specs) == 1
+    cfg = grid_lib.make_config(cifar10, specs[4], 0)
+    assert (cfg.coarse_zero, cfg.hierarchy, cfg.granularity) == ("0135", "", "coarse")
+    # sum_probs is not a function of the confusion matrix: every mapping trains its fine run.
+    per_mapping = custom_coarse.grid(dataclasses.replace(cifar10, coarse_metric="sum_probs"))
+    assert len(per_mapping) == 20 and per_mapping[1].name == "fine_cz0189"
+    with pytest.raises(grid_lib.PipelineError, match="needs CIFAR-10"):
         custom_coarse.grid(Config(dataset="embedded"))
+    # The fine model confuses plane<->car (0, 1) and cat<->deer (3, 4), 10 of 100 each way.
+    matrix = np.diag([100] * 10)
+    for a, b in ((0, 1), (3, 4)):
+        matrix[a, a] = matrix[b, b] = 90
+        matrix[a, b] = matrix[b, a] = 10
     runs = {}
-    for i, s in enumerate(specs):
-        cfg = common.make_config(cifar10, s, 0)
-        runs[s.name] = [synthetic(cfg, 0.95 + 0.001 * i, acr=0.1 * (i + 1) if i % 2 else None)]
-    c = ctx(str(tmp_path), "cc")
-    path = custom_coarse.write(cifar10, c, specs, runs)
-    text = open(path).read()
+    for s in specs:
+        cfg = grid_lib.make_config(cifar10, s, 0)
+        runs[s.name] = [_confusion_run(tmp_path, cfg, k, matrix) if s.granularity == "fine"
+                        else synthetic(cfg, 0.95 + 0.01 * k, seed=k) for k in range(2)]
+    rows = {r["digits"]: r for r in custom_coarse.summarise(specs, runs)}
+    # 0189 keeps both confused pairs inside a coarse class: 100% coarse accuracy, no
+    # cross-parent confusion (ACR 0); 0135 splits cat from deer: 20 of 1000 wrong.
+    assert rows["0189"]["fc"].mean == pytest.approx(100.0)
+    assert rows["0135"]["fc"].mean == pytest.approx(98.0)
+    assert rows["0189"]["acr"] == [0.0, 0.0] and rows["0135"]["acr"][0] > 0
+    assert rows["0135"]["gain"].mean == pytest.approx(98.0 - 95.5)   # CC 95, 96 per seed
+    c = ctx(str(tmp_path), "cc", seeds=2)
+    text = open(custom_coarse.write(cifar10, c, specs, runs)).read()
     assert "Scaled run — not a reproduction" in text and "width=8 instead of 64" in text
+    assert "FC is one fine run per seed, evaluated under every mapping" in text
+    assert "Spearman ρ" in text and "paper, Table VI" in text
     rows = read_csv(os.path.join(c.report_dir, "custom_coarse.csv"))
     assert [r["ID"] for r in rows] == [str(i) for i in range(1, 11)]
     assert rows[0]["CC paper"] == "98.42" and rows[4]["ACR paper"] == "2.279"
-    assert float(rows[0]["ΔA_test ours"]) == pytest.approx(0.1)
     assert os.path.exists(os.path.join(c.report_dir, "fig7a_custom_acr.png"))
 
 
@@ -302,9 +358,9 @@ def test_num_coarse_grid_error_and_report(tmp_path):
         "coarse_h-cifar100_5", "fine_h-cifar100_5", "coarse_h-cifar100_animals",
         "fine_h-cifar100_animals", "coarse_h-cifar100_15", "fine_h-cifar100_15", "coarse",
         "fine"]
-    with pytest.raises(common.PipelineError, match="needs --dataset=cifar100"):
+    with pytest.raises(grid_lib.PipelineError, match="needs --dataset=cifar100"):
         num_coarse.grid(Config(dataset="embedded"))
-    runs = {s.name: [synthetic(common.make_config(cifar100, s, k), 0.8 + 0.01 * k, 0.2, k)
+    runs = {s.name: [synthetic(grid_lib.make_config(cifar100, s, k), 0.8 + 0.01 * k, 0.2, k)
                      for k in range(2)] for s in specs}
     c = ctx(str(tmp_path), "nc", seeds=2)
     text = open(num_coarse.write(cifar100, c, specs, runs)).read()
@@ -312,8 +368,9 @@ def test_num_coarse_grid_error_and_report(tmp_path):
     rows = read_csv(os.path.join(c.report_dir, "num_coarse.csv"))
     assert [r["# coarse classes"] for r in rows] == ["5", "10", "15", "20"]
     assert rows[0]["CC paper"] == "80.53" and rows[3]["ACR paper"] == "0.067"
-    assert float(rows[0]["CC test acc (%) ours std"]) == pytest.approx(0.7071, abs=1e-3)
-    assert "± 0.71" in text
+    # two seeds, 80 and 81: t(0.975, 1) = 12.706 -> 80.50 ± 12.706 * 0.7071 / sqrt(2)
+    assert float(rows[0]["CC test acc (%) ours high"]) == pytest.approx(86.85, abs=0.01)
+    assert "80.50 [74.15, 86.85]" in text
 
 
 def test_targets_grid_ranks_pairs_and_reports(tmp_path):
@@ -327,10 +384,10 @@ def test_targets_grid_ranks_pairs_and_reports(tmp_path):
     assert common.groupings_for(base, None) == ["shapes", "shapes_mixed_b"]
     assert common.groupings_for(Config(dataset="cifar10"), None) == ["cifar10"]
     for bad, match in ((dict(targets=("fine", "xe")), "choose from"),
-                       (dict(fractions=(0,)), "must be values in")):
-        with pytest.raises(common.PipelineError, match=match):
+                       (dict(fractions=(0,)), "must be numbers in")):
+        with pytest.raises(grid_lib.PipelineError, match=match):
             targets.grid(base, ["shapes"], **{"fractions": (1.0,), **bad})
-    with pytest.raises(common.PipelineError, match="--granularity does not apply"):
+    with pytest.raises(grid_lib.PipelineError, match="--granularity does not apply"):
         targets.grid(dataclasses.replace(base, granularity="coarse"), ["shapes"])
     # Three seeds; per seed: coarse 80+k, fine 82+k (+2 exactly), joint 81+2k, soft/hxe 79.
     offsets = {"coarse": lambda k: 80 + k, "fine": lambda k: 82 + k,
@@ -338,7 +395,7 @@ def test_targets_grid_ranks_pairs_and_reports(tmp_path):
                "hxe": lambda k: 79.0 + (k == 1)}
     runs = {}
     for s in specs:
-        cfg = common.make_config(base, s, 0)
+        cfg = grid_lib.make_config(base, s, 0)
         runs[s.name] = []
         for k in range(3):
             r = synthetic(cfg, offsets[s.tag["target"]](k) / 100, acr=0.3, seed=k)

@@ -15,6 +15,7 @@ import sys
 import pytest
 from absl import flags
 
+from lg_tf import grid as grid_lib
 from lg_tf import config as config_lib
 from lg_tf import train_lib
 from lg_tf.config import Config
@@ -36,12 +37,12 @@ def base(embedded_dir):
 
 
 def ctx(out, **kw):
-    return common.Context(out_dir=str(out), report_dir=os.path.join(str(out), "report"), **kw)
+    return grid_lib.Context(out_dir=str(out), report_dir=os.path.join(str(out), "report"), **kw)
 
 
 def planned(base, out, **kw):
     b = table1.prepare(base)
-    return common.plan(b, table1.grid(b), ctx(out, **kw))
+    return grid_lib.plan(b, table1.grid(b), ctx(out, **kw))
 
 
 @contextlib.contextmanager
@@ -97,23 +98,23 @@ def test_to_flags_parse_back_to_the_same_config(tmp_path):
 
 
 def test_bad_shard_values_are_one_sentence():
-    assert common.parse_shard("") == (0, 1) and common.parse_shard("3/4") == (3, 4)
+    assert grid_lib.parse_shard("") == (0, 1) and grid_lib.parse_shard("3/4") == (3, 4)
     for text in ("3/2", "2/2", "-1/2", "1/0", "a/2", "2", "0/1/2"):
-        with pytest.raises(common.PipelineError, match=f"--shard={text} must be I/N with "
+        with pytest.raises(grid_lib.PipelineError, match=f"--shard={text} must be I/N with "
                                                        r"0 <= I < N, e.g. 0/4"):
-            common.parse_shard(text)
-    with pytest.raises(common.PipelineError, match="--dry_run and --print_commands exclude"):
-        common.Context(out_dir="x", dry_run=True, print_commands=True)
-    with pytest.raises(common.PipelineError, match="--report_only reads the whole grid"):
-        common.Context(out_dir="x", report_only=True, shard="0/2")
-    with pytest.raises(common.PipelineError, match="acr_vs_gain trains nothing"):
-        acr_vs_gain.run(common.Context(out_dir="x", shard=(1, 2)))
+            grid_lib.parse_shard(text)
+    with pytest.raises(grid_lib.PipelineError, match="--dry_run and --print_commands exclude"):
+        grid_lib.Context(out_dir="x", dry_run=True, print_commands=True)
+    with pytest.raises(grid_lib.PipelineError, match="--report_only reads the whole grid"):
+        grid_lib.Context(out_dir="x", report_only=True, shard="0/2")
+    with pytest.raises(grid_lib.PipelineError, match="acr_vs_gain trains nothing"):
+        acr_vs_gain.run(grid_lib.Context(out_dir="x", shard=(1, 2)))
 
 
 def test_bad_shard_on_the_command_line_exits_2_before_tensorflow(tmp_path):
     code = ("import sys\nfrom pipelines import common, table1\n"
             "try:\n"
-            f"    common.entry_point(table1.__doc__, table1.main, argv=['table1', "
+            f"    grid_lib.entry_point(table1.__doc__, table1.main, argv=['table1', "
             f"'--out_dir={tmp_path}', '--shard=3/2'])\n"
             "except SystemExit as e:\n"
             "    print(e.code, 'tensorflow' in sys.modules)\n")
@@ -147,7 +148,7 @@ def test_two_shards_split_the_grid_and_report_only_writes_the_report(base, tmp_p
     assert "2 of 4 runs are not finished" in said and grid[1] in said and grid[3] in said
     assert "--report_only" in said
 
-    with pytest.raises(common.PipelineError, match="2 of 4 runs are not finished") as e:
+    with pytest.raises(grid_lib.PipelineError, match="2 of 4 runs are not finished") as e:
         table1.run(base, ctx(tmp_path, seeds=2, report_only=True))
     assert grid[1] in str(e.value) and "--shard=I/N" in str(e.value)
     assert trained == grid[0::2]
@@ -185,9 +186,9 @@ def test_print_commands_give_the_planned_runs_and_skip_finished_ones(base, tmp_p
                                                                     "todo"]
     c = ctx(tmp_path, seeds=2, print_commands=True, shard="1/2")
     b = table1.prepare(base)
-    pending = [p for p in common.plan(b, table1.grid(b), c) if c.in_shard(p)
+    pending = [p for p in grid_lib.plan(b, table1.grid(b), c) if c.in_shard(p)
                and p.status != "done"]
-    assert [common.train_command(p) for p in pending] == [lines[3]]
+    assert [grid_lib.train_command(p) for p in pending] == [lines[3]]
 
 
 def test_all_numbers_shared_runs_once(base, tmp_path, capsys):
@@ -199,6 +200,6 @@ def test_all_numbers_shared_runs_once(base, tmp_path, capsys):
     dirs = [shlex.split(line)[-1] for line in lines]
     assert dirs == [f"--model_dir={tmp_path}/runs/embedded/{name}/seed_0"
                     for name in ("coarse", "coarse_extra")]
-    with pytest.raises(common.PipelineError, match="all: 3 of 3 runs are not finished"):
+    with pytest.raises(grid_lib.PipelineError, match="all: 3 of 3 runs are not finished"):
         all_pipelines.run(ctx(tmp_path, report_only=True), bases, experiments=only)
     assert not os.path.exists(tmp_path / "runs")

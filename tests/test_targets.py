@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from lg_tf import grid as grid_lib
 from lg_tf import config as config_lib
 from lg_tf import losses, metrics, train_lib
 from lg_tf.errors import ConfigError
@@ -244,13 +245,13 @@ def test_target_settings_apply_to_their_target_only():
 def test_run_names_tell_the_targets_and_their_settings_apart():
     from pipelines import common
     base = config_lib.Config()
-    names = {common.run_name(dataclasses.replace(base, granularity=g, **kw))
+    names = {grid_lib.run_name(dataclasses.replace(base, granularity=g, **kw))
              for g, kw in [("fine", {}), ("coarse", {}), ("joint", {}),
                            ("joint", {"coarse_loss_weight": 0.3}), ("soft_labels", {}),
                            ("soft_labels", {"soft_beta": 8.0}), ("hxe", {}),
                            ("hxe", {"hxe_alpha": 2.0})]}
     assert len(names) == 8
-    assert common.run_name(base) == "fine"
+    assert grid_lib.run_name(base) == "fine"
 
 
 # --------------------------------------------------------------------------- end to end
