@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from lg_tf import metrics, plots
-from lg_tf.callbacks import write_json_atomic
+from lg_tf.files import write_json_atomic
 from lg_tf.data import pipeline
 from lg_tf.data.sources import Split
 
