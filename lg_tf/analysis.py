@@ -22,9 +22,9 @@ import numpy as np
 import tensorflow as tf
 
 from lg_tf import metrics, plots
-from lg_tf.callbacks import write_json_atomic
+from lg_tf.files import write_json_atomic
 from lg_tf.data import pipeline
-from lg_tf.data.sources import Split
+from lg_tf.data.split import Split
 
 log = logging.getLogger("lg_tf")
 

@@ -152,9 +152,8 @@ def acr_command(model_dir: str, split_name: str = "test", normalization: str = "
                 saved_model: str = "") -> dict:
     """ACR of model_dir's run (its newest checkpoint, or the SavedModel `saved_model`) on a
     split; prints it, writes <model_dir>/acr_<split>.json and returns that payload."""
-    from lg_tf import analysis, metrics
+    from lg_tf import analysis, files, metrics
     from lg_tf import config as config_lib
-    from lg_tf.callbacks import write_json_atomic
     cfg = saved_config(model_dir)
     if not config_lib.fine_outputs(cfg.granularity):
         raise RunError(f"ACR needs a fine-trained model; {model_dir} was trained with "
@@ -180,7 +179,7 @@ def acr_command(model_dir: str, split_name: str = "test", normalization: str = "
                "inter": analysis._finite(result.inter), "confusion": confusion.tolist(),
                "fine_names": list(h.fine_names), "coarse_names": list(h.coarse_names),
                "parent": list(h.parent)}
-    write_json_atomic(path, payload)
+    files.write_json_atomic(path, payload)
     print(f"written: {path}")
     return payload
 

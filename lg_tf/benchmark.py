@@ -49,7 +49,7 @@ FLAGS = flags.FLAGS
 def synthetic_cifar(num_examples: int, num_classes: int = 10, seed: int = 0):
     """A `Split` of random uint8 [N, 32, 32, 3] images with random labels."""
     import numpy as np
-    from lg_tf.data.sources import Split
+    from lg_tf.data.split import Split
     rng = np.random.default_rng(seed)
     return Split(rng.integers(0, 256, (num_examples, 32, 32, 3), dtype=np.uint8),
                  rng.integers(0, num_classes, num_examples).astype(np.int32))
@@ -194,7 +194,7 @@ def _train_case(name: str, batch_size: int = 0, jit_compile: bool = False,
     rng = np.random.default_rng(0)
     split = synthetic_cifar(batch * 4, classes)
     if size != 32:
-        from lg_tf.data.sources import Split
+        from lg_tf.data.split import Split
         split = Split(rng.integers(0, 256, (batch * 4, size, size, 3), dtype=np.uint8),
                       split.labels)
     spec = pipeline.ImageSpec(size, "cifar", (0.5,) * 3, (0.25,) * 3)

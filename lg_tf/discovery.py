@@ -104,20 +104,16 @@ def write_result(result: Result, out_dir: str, data=None, stem: str = "labels") 
     files.makedirs(out_dir)
     path = os.path.join(out_dir, f"{stem}.csv")
     prefix = "" if stem == "labels" else f"{stem}."
-    _write_text(os.path.join(out_dir, f"{prefix}hierarchy.json"),
-                json.dumps(result.clustering.hierarchy_dict(result.coarse_names), indent=1))
-    _write_text(os.path.join(out_dir, f"{prefix}clusters.json"),
-                json.dumps(result.summary(), indent=1))
+    files.write_text_atomic(os.path.join(out_dir, f"{prefix}hierarchy.json"),
+                            json.dumps(result.clustering.hierarchy_dict(result.coarse_names),
+                                       indent=1))
+    files.write_text_atomic(os.path.join(out_dir, f"{prefix}clusters.json"),
+                            json.dumps(result.summary(), indent=1))
     if data is not None:
         write_previews(result, data, os.path.join(out_dir, "previews"))
-    _write_text(path, labels_csv(result))  # last: its presence means the step is done
+    # Last: its presence means the step is done.
+    files.write_text_atomic(path, labels_csv(result))
     return path
-
-
-def _write_text(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    files.write_bytes(tmp, text.encode())
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- previews
@@ -228,8 +224,8 @@ def claim(model_dir: str, wanted: dict, overwrite: bool) -> None:
         elif saved.get("settings"):
             return
     files.makedirs(model_dir)
-    _write_text(os.path.join(model_dir, MARKER),
-                json.dumps({"created": run_dir.now(), "settings": wanted}, indent=1))
+    files.write_text_atomic(os.path.join(model_dir, MARKER),
+                            json.dumps({"created": run_dir.now(), "settings": wanted}, indent=1))
 
 
 def discard(model_dir: str) -> None:
@@ -456,5 +452,6 @@ def report_text(summary: dict) -> str:
 
 
 def write_report(model_dir: str, summary: dict) -> None:
-    _write_text(os.path.join(model_dir, "discover.json"), json.dumps(summary, indent=1))
-    _write_text(os.path.join(model_dir, "discover.md"), report_text(summary))
+    files.write_text_atomic(os.path.join(model_dir, "discover.json"),
+                            json.dumps(summary, indent=1))
+    files.write_text_atomic(os.path.join(model_dir, "discover.md"), report_text(summary))

@@ -17,7 +17,6 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-
 from lg_tf.errors import HierarchyError  # noqa: F401 - raised here, re-exported
 
 
@@ -127,6 +126,20 @@ def from_groups(name: str, groups: Sequence[tuple[str, Sequence[str]]],
     return Hierarchy(name, fine, [c for c, _ in groups], [parent_of[f] for f in fine])
 
 
+# --------------------------------------------------------------------------- shapes table
+
+# The embedded dataset's classes (lg_tf/data/embedded.py renders them), in its label order.
+# Here rather than there so that the `shapes` hierarchies never import TFDS.
+SHAPES_COARSE: tuple[str, ...] = ("round", "angular", "striped", "tiled")
+SHAPES_FINE: tuple[str, ...] = (
+    "disc", "ring", "crescent",                 # round
+    "square", "triangle", "cross",              # angular
+    "stripes", "waves", "zigzag",               # striped
+    "checkerboard", "polka_dots", "bricks",     # tiled
+)
+SHAPES_PARENT: tuple[int, ...] = (0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3)
+
+
 # --------------------------------------------------------------------------- CIFAR tables
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -200,9 +213,6 @@ IMAGENET_NAMES = {
     "n07720875": "bell pepper", "n07734744": "mushroom",
 }
 
-CIFAR10_DEFAULT_COARSE_ZERO = "0189"  # vehicles {plane, car, ship, truck} vs animals
-
-
 def cifar100_subset(name: str, coarse: Iterable[str]) -> Hierarchy:
     keep = set(coarse)
     groups = [g for g in CIFAR100_SUPERCLASSES if g[0] in keep]
@@ -227,8 +237,7 @@ def from_digit_string(digits: str, name: str | None = None) -> Hierarchy:
 
 
 def _embedded() -> Hierarchy:
-    from lg_tf.data import embedded
-    return Hierarchy("shapes", embedded.FINE_NAMES, embedded.COARSE_NAMES, embedded.PARENT)
+    return Hierarchy("shapes", SHAPES_FINE, SHAPES_COARSE, SHAPES_PARENT)
 
 
 # Groupings of the 12 embedded shapes into 4 coarse classes of 3, fixed before any run
@@ -244,8 +253,7 @@ EMBEDDED_GROUPINGS = ("shapes", "shapes_half", "shapes_mixed", "shapes_mixed_b",
 
 
 def _embedded_grouping(name: str) -> Hierarchy:
-    from lg_tf.data import embedded
-    fine = embedded.FINE_NAMES
+    fine = SHAPES_FINE
     if name.startswith("shapes_random"):
         order = np.random.default_rng(int(name[-1])).permutation(len(fine))
         parent = np.empty(len(fine), int)

@@ -17,8 +17,8 @@ import time
 
 import tensorflow as tf
 
-from lg_tf.callbacks import write_json_atomic
 from lg_tf.errors import RunError
+from lg_tf.files import write_json_atomic
 
 log = logging.getLogger("lg_tf")
 

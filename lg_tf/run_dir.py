@@ -8,18 +8,26 @@
   write there and never deletes from it, with or without --overwrite.
 * `.lg_tf.lock` holds the pid and host of the process training in the folder; a second
   process is refused while that one lives, and a lock left by a dead process is taken over.
+* Before a run writes anything, `inspect_model_dir` reads what the folder holds (`Prior`):
+  a resume that would train something else is refused, and `check_same_data` and
+  `check_free_space` refuse other data or a disk too small for the run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import errno
 import fnmatch
 import json
 import logging
 import os
+import shutil
 import socket
 
+import numpy as np
+
+from lg_tf import config as config_lib
 from lg_tf import files
 from lg_tf.errors import RunError
 
@@ -32,7 +40,7 @@ RUN_CONTENTS = ("checkpoints", "tensorboard", "export", "export.tmp", "results.j
                 "results.json.bak", "config.json", "confusion.json", "confusion.png",
                 "acr_test.json", "acr_train.json", "tsne_test.png", "tsne_train.png",
                 "projector", MARKER)
-_OWN_LEFTOVERS = (LOCK, ".write_test_*", ".tmp_*", "worker_*")
+_OWN_LEFTOVERS = (LOCK, ".write_test_*", files.TEMP_PREFIX + "*", "worker_*")
 
 
 def now() -> str:
@@ -83,8 +91,7 @@ def read_marker(model_dir: str) -> dict:
 
 
 def write_marker(model_dir: str, data: dict) -> None:
-    from lg_tf.callbacks import write_json_atomic
-    write_json_atomic(os.path.join(model_dir, MARKER), {"lg_tf_run": 1, **data})
+    files.write_json_atomic(os.path.join(model_dir, MARKER), {"lg_tf_run": 1, **data})
 
 
 def discard_run(model_dir: str) -> None:
@@ -98,6 +105,77 @@ def discard_run(model_dir: str) -> None:
             files.rmtree(path)
         else:
             files.remove(path)
+
+
+# --------------------------------------------------------------------------- before a run
+
+def saved_results(model_dir: str) -> dict:
+    """results.json, else its previous copy (results.json.bak), else {}."""
+    path = os.path.join(model_dir, "results.json")
+    return files.read_json(path) or files.read_json(path + ".bak") or {}
+
+
+@dataclasses.dataclass
+class Prior:
+    """What model_dir holds before this run touches it (read-only inspection)."""
+    kind: str                    # kind(): absent, empty, run
+    saved: dict | None           # its config.json (or results.json's config)
+    marker: dict                 # lg_tf_run.json
+    discard: bool                # --overwrite of a run with training changes
+
+
+def inspect_model_dir(cfg: config_lib.Config, model_dir: str) -> Prior:
+    """Refuses a folder that is not lg_tf's, or a resume that would train something else.
+
+    Reads only. Harmless changes (--epochs, --eval_every, --acr_every, ...) are allowed and
+    recorded later as a resume; training changes need --overwrite.
+    """
+    kind = check_usable(model_dir)
+    if kind != "run":
+        return Prior(kind, None, {}, False)
+    saved = config_lib.read_saved(model_dir)
+    if saved is None:  # config.json lost: results.json keeps a copy; else the checkpoint decides
+        saved = saved_results(model_dir).get("config")
+    marker = read_marker(model_dir)
+    changes = config_lib.training_changes(saved, cfg) if saved else {}
+    if changes and not cfg.overwrite:
+        raise RunError(f"--model_dir={model_dir} holds a run trained with other settings "
+                       f"({config_lib.describe_changes(changes)}); resume it with its own "
+                       "flags, use a new --model_dir, or pass --overwrite to start it afresh")
+    return Prior(kind, saved, marker, bool(cfg.overwrite))
+
+
+def check_same_data(prior: Prior, data, cfg, model_dir: str) -> None:
+    """Refuses to resume a run on data other than it trained on (the marker's fingerprint
+    against `data.stats`), unless the old run is being discarded."""
+    old = prior.marker.get("data_fingerprint")
+    new = data.stats.get("fingerprint")
+    if prior.discard or not old or not new or old == new:
+        return
+    raise RunError(f"the data now under --dataset={cfg.dataset}"
+                   + (f" --data_dir={cfg.data_dir}" if cfg.data_dir else "")
+                   + f" is not the data the run in {model_dir} trained on (fingerprint {new}, "
+                   f"was {old}: other classes or files); point --data_dir at the original "
+                   "data, use a new --model_dir, or pass --overwrite to start afresh")
+
+
+def check_free_space(model_dir: str, model) -> None:
+    """Refuses to start when model_dir's disk cannot hold the run's checkpoints and export.
+
+    Needed: 3 kept checkpoints + 1 being written (weights and optimizer slots) and the
+    SavedModel, with 50% headroom. A disk that fills later fails inside TensorFlow's
+    writer; the previous checkpoint stays valid because the index is updated last.
+    """
+    if "://" in model_dir:
+        return  # a remote filesystem reports no free space; its writes fail loudly instead
+    bytes_per_copy = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
+                         for v in model.weights)
+    needed = int(bytes_per_copy * (2 * 4 + 1) * 1.5)  # weights+momentum x4, export, headroom
+    free = shutil.disk_usage(model_dir).free
+    if free < needed:
+        raise RunError(f"only {free / 2**20:.0f} MiB free under --model_dir={model_dir}, and "
+                       f"this run's checkpoints and export need about {needed / 2**20:.0f} MiB; "
+                       "free some space or choose another --model_dir")
 
 
 # --------------------------------------------------------------------------- the lock

@@ -13,8 +13,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lg_tf import analysis, compat, hparams, interrupt, losses, metrics, models, optim, run_dir
+from lg_tf import (analysis, compat, files, hparams, interrupt, losses, metrics, models, optim,
+                   run_dir)
 from lg_tf import callbacks as cb
+from lg_tf import checkpoints
 from lg_tf import config as config_lib
 from lg_tf import export as export_lib
 from lg_tf import logs as log_lib
@@ -200,9 +202,9 @@ def input_data(strategy, split, spec, *, training: bool, batch_size: int, seed: 
 
     With one worker (MirroredStrategy over local GPUs/CPUs, OneDevice) there is one input
     pipeline either way; we keep the plain dataset, whose global batches Keras splits over
-    the local replicas: that pipeline is faster than one cutting per-replica batches (about
-    80,000 vs 63,000-69,000 images/s on 2 logical CPUs, issue 14: half as many batches to
-    gather and augment), and single-host runs keep their augmentation draws.
+    the local replicas: that pipeline is faster than one cutting per-replica batches (half
+    as many batches to gather and augment; measured in BUILD.md, "Design history"), and
+    single-host runs keep their augmentation draws.
     """
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         ds = pipeline.make_dataset(split, spec, training=training, batch_size=batch_size,
@@ -217,27 +219,7 @@ def input_data(strategy, split, spec, *, training: bool, batch_size: int, seed: 
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-# --------------------------------------------------------------------------- model_dir
-
-def check_free_space(model_dir: str, model) -> None:
-    """Refuses to start when model_dir's disk cannot hold the run's checkpoints and export.
-
-    Needed: 3 kept checkpoints + 1 being written (weights and optimizer slots) and the
-    SavedModel, with 50% headroom. A disk that fills later fails inside TensorFlow's
-    writer; the previous checkpoint stays valid because the index is updated last.
-    """
-    import shutil
-    if "://" in model_dir:
-        return  # a remote filesystem reports no free space; its writes fail loudly instead
-    bytes_per_copy = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
-                         for v in model.weights)
-    needed = int(bytes_per_copy * (2 * 4 + 1) * 1.5)  # weights+momentum x4, export, headroom
-    free = shutil.disk_usage(model_dir).free
-    if free < needed:
-        raise RunError(f"only {free / 2**20:.0f} MiB free under --model_dir={model_dir}, and "
-                       f"this run's checkpoints and export need about {needed / 2**20:.0f} MiB; "
-                       "free some space or choose another --model_dir")
-
+# --------------------------------------------------------------------------- workers
 
 def _is_chief(strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
@@ -268,7 +250,7 @@ class Run:
     train_ds: tf.data.Dataset | tf.distribute.DistributedDataset | None
     test_ds: tf.data.Dataset | tf.distribute.DistributedDataset | None
     steps_per_epoch: int
-    checkpointer: cb.Checkpointer
+    checkpointer: checkpoints.Checkpointer
     out_dir: str
     epoch: int = 0                           # the checkpoint epoch restored (restore_run)
     test_confusion: np.ndarray | None = None  # fine confusion counts of the last evaluate()
@@ -317,7 +299,7 @@ def build_run(cfg: config_lib.Config, model_dir: str, strategy=None, fresh: bool
         compat.patch_multi_worker_reduce()
         compat.build_before_fit(model, strategy, (data.spec.size, data.spec.size, 3),
                                 cfg.batch_size)
-    checkpointer = cb.Checkpointer(os.path.join(out_dir, "checkpoints"), model)
+    checkpointer = checkpoints.Checkpointer(os.path.join(out_dir, "checkpoints"), model)
     resume = 0 if fresh else checkpointer.verify()
     train_ds = test_ds = None
     if data.train is not None:
@@ -356,7 +338,7 @@ def restore_run(model_dir: str, strategy=None, load_data: bool = True) -> Run:
 def _light_data(cfg: config_lib.Config, model_dir: str) -> datasets.Data:
     """Hierarchy (from results.json when there, else resolved) and spec; no images."""
     from lg_tf import hierarchy as hier_lib
-    results = _saved_results(model_dir)
+    results = run_dir.saved_results(model_dir)
     if results.get("hierarchy"):
         h = hier_lib.Hierarchy.from_dict(results["hierarchy"])
     else:
@@ -364,64 +346,7 @@ def _light_data(cfg: config_lib.Config, model_dir: str) -> datasets.Data:
     return datasets.Data(h, datasets.image_spec(cfg), None, None, {})
 
 
-def _saved_results(model_dir: str) -> dict:
-    """results.json, else its previous copy (results.json.bak), else {}."""
-    path = os.path.join(model_dir, "results.json")
-    return _read_json(path) or _read_json(path + ".bak") or {}
-
-
-def _read_json(path: str) -> dict | None:
-    from lg_tf import files
-    try:
-        value = json.loads(files.read_text(path)) if files.exists(path) else None
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-@dataclasses.dataclass
-class Prior:
-    """What model_dir holds before this run touches it (read-only inspection)."""
-    kind: str                    # run_dir.kind(): absent, empty, run
-    saved: dict | None           # its config.json (or results.json's config)
-    marker: dict                 # lg_tf_run.json
-    discard: bool                # --overwrite of a run with training changes
-
-
-def inspect_model_dir(cfg: config_lib.Config, model_dir: str) -> Prior:
-    """Refuses a folder that is not lg_tf's, or a resume that would train something else.
-
-    Reads only. Harmless changes (--epochs, --eval_every, --acr_every, ...) are allowed and
-    recorded later as a resume; training changes need --overwrite.
-    """
-    kind = run_dir.check_usable(model_dir)
-    if kind != "run":
-        return Prior(kind, None, {}, False)
-    saved = config_lib.read_saved(model_dir)
-    if saved is None:  # config.json lost: results.json keeps a copy; else the checkpoint decides
-        saved = _saved_results(model_dir).get("config")
-    marker = run_dir.read_marker(model_dir)
-    changes = config_lib.training_changes(saved, cfg) if saved else {}
-    if changes and not cfg.overwrite:
-        raise RunError(f"--model_dir={model_dir} holds a run trained with other settings "
-                       f"({config_lib.describe_changes(changes)}); resume it with its own "
-                       "flags, use a new --model_dir, or pass --overwrite to start it afresh")
-    return Prior(kind, saved, marker, bool(cfg.overwrite))
-
-
-def _check_same_data(prior: Prior, data: datasets.Data, cfg, model_dir: str) -> None:
-    old = prior.marker.get("data_fingerprint")
-    new = data.stats.get("fingerprint")
-    if prior.discard or not old or not new or old == new:
-        return
-    raise RunError(f"the data now under --dataset={cfg.dataset}"
-                   + (f" --data_dir={cfg.data_dir}" if cfg.data_dir else "")
-                   + f" is not the data the run in {model_dir} trained on (fingerprint {new}, "
-                   f"was {old}: other classes or files); point --data_dir at the original "
-                   "data, use a new --model_dir, or pass --overwrite to start afresh")
-
-
-def _claim(run: Run, prior: Prior, cfg, model_dir: str, export_dir: str) -> list:
+def _claim(run: Run, prior: run_dir.Prior, cfg, model_dir: str, export_dir: str) -> list:
     """After every check: discard (--overwrite), write the marker and config.json.
 
     Returns the history of resumes (recorded in results.json too).
@@ -429,10 +354,11 @@ def _claim(run: Run, prior: Prior, cfg, model_dir: str, export_dir: str) -> list
     chief = _is_chief(run.strategy)
     if chief:
         export_lib.check_export_dir(export_dir, model_dir)
-    check_free_space(run.out_dir, run.model)
+    run_dir.check_free_space(run.out_dir, run.model)
     if prior.discard and prior.kind == "run":
         run_dir.discard_run(model_dir)
-        run.checkpointer = cb.Checkpointer(os.path.join(run.out_dir, "checkpoints"), run.model)
+        run.checkpointer = checkpoints.Checkpointer(os.path.join(run.out_dir, "checkpoints"),
+                                                    run.model)
     resumes = [] if prior.discard else list(prior.marker.get("resumes", []))
     epoch = run.checkpointer.latest_epoch
     if chief:
@@ -448,7 +374,7 @@ def _claim(run: Run, prior: Prior, cfg, model_dir: str, export_dir: str) -> list
         run_dir.write_marker(model_dir, {
             "created": created or run_dir.now(),
             "data_fingerprint": run.data.stats.get("fingerprint"), "resumes": resumes})
-        cb.write_json_atomic(os.path.join(model_dir, "config.json"), cfg.to_json())
+        files.write_json_atomic(os.path.join(model_dir, "config.json"), cfg.to_json())
     return resumes
 
 
@@ -466,9 +392,9 @@ def train_and_evaluate(cfg: config_lib.Config, model_dir: str, strategy=None) ->
         configure_devices(cfg)
         # Multi-worker collectives must be set up before TensorFlow runs any op.
         strategy = strategy or make_strategy(cfg)
-        prior = inspect_model_dir(cfg, model_dir)
+        prior = run_dir.inspect_model_dir(cfg, model_dir)
         run = build_run(cfg, model_dir, strategy, fresh=prior.discard)
-        _check_same_data(prior, run.data, cfg, model_dir)
+        run_dir.check_same_data(prior, run.data, cfg, model_dir)
         export_dir = cfg.export_dir or os.path.join(model_dir, "export")
         with run_dir.Lock(run.out_dir) if _is_chief(strategy) else _side_folder(run.out_dir):
             resumes = _claim(run, prior, cfg, model_dir, export_dir)
@@ -479,7 +405,6 @@ def train_and_evaluate(cfg: config_lib.Config, model_dir: str, strategy=None) ->
 
 @contextlib.contextmanager
 def _side_folder(path: str):
-    from lg_tf import files
     files.makedirs(path)  # a non-chief worker's side folder is new
     with run_dir.Lock(path):
         yield

@@ -16,9 +16,11 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def embedded_dir(tmp_path_factory):
     """A TFDS data_dir with the embedded dataset prepared once per test session (~10 s)."""
-    from lg_tf.data import embedded
+    import tensorflow_datasets as tfds
+
+    from lg_tf.data import embedded  # registers the TFDS builder
     path = str(tmp_path_factory.mktemp("tfds"))
-    embedded.load_numpy("test", data_dir=path)
+    tfds.builder(embedded.LgShapes.name, data_dir=path).download_and_prepare()
     return path
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lg_tf import callbacks as cb
-from lg_tf import models, optim
+from lg_tf import files, models, optim
+from lg_tf.checkpoints import Checkpointer
 from lg_tf.errors import RunError
 from lg_tf.results import Results
 
@@ -34,7 +34,7 @@ def _head_bias(model):
 def _save_epochs(directory, epochs, classes=3, width=2):
     """Checkpoints of `epochs`, each with the head bias set to its epoch number."""
     model = _model(classes, width)
-    ckpt = cb.Checkpointer(directory, model)
+    ckpt = Checkpointer(directory, model)
     for epoch in epochs:
         _head_bias(model).assign(np.full(classes, float(epoch), np.float32))
         ckpt.save(epoch)
@@ -44,7 +44,7 @@ def _save_epochs(directory, epochs, classes=3, width=2):
 def _restored(directory, **kwargs):
     """A fresh model's Checkpointer: (checkpointer, epoch restored, the head bias restored)."""
     model = _model(**kwargs)
-    ckpt = cb.Checkpointer(directory, model)
+    ckpt = Checkpointer(directory, model)
     epoch = ckpt.restore()
     return ckpt, epoch, float(_head_bias(model).numpy()[0])
 
@@ -109,7 +109,7 @@ def test_checkpoint_newer_than_the_index_file_is_used(tmp_path):
 
 def test_empty_folder_is_a_fresh_start_and_writes_nothing(tmp_path):
     d = tmp_path / "checkpoints"
-    ckpt = cb.Checkpointer(str(d), _model())
+    ckpt = Checkpointer(str(d), _model())
     assert (ckpt.verify(), ckpt.restore(), ckpt.latest_epoch) == (0, 0, 0)
     assert not d.exists()
 
@@ -150,7 +150,7 @@ def test_save_after_a_fallback_replaces_the_damaged_checkpoint(tmp_path, caplog)
     _save_epochs(d, [1, 2, 3])
     _truncate(os.path.join(d, f"ckpt-3.{DATA}"))
     model = _model()
-    ckpt = cb.Checkpointer(d, model)
+    ckpt = Checkpointer(d, model)
     assert ckpt.restore() == 2
     _head_bias(model).assign(np.full(3, 33.0, np.float32))
     ckpt.save(3)
@@ -196,7 +196,7 @@ def test_another_models_checkpoint_is_refused_before_anything_is_written(tmp_pat
     before = _listing(str(tmp_path))
     model = _model(**other)
     values = [w.numpy().copy() for w in model.weights]
-    ckpt = cb.Checkpointer(d, model)
+    ckpt = Checkpointer(d, model)
     with pytest.raises(RunError) as e:
         ckpt.verify()
     message = str(e.value)
@@ -216,7 +216,7 @@ def test_verify_is_read_only_and_restore_then_restores(tmp_path):
     _save_epochs(d, [1, 2])
     before = _listing(d)
     model = _model()
-    ckpt = cb.Checkpointer(d, model)
+    ckpt = Checkpointer(d, model)
     assert ckpt.verify() == 2 and ckpt.latest_epoch == 2
     assert float(_head_bias(model).numpy()[0]) == 0.0  # not restored yet
     assert _listing(d) == before
@@ -254,7 +254,7 @@ def test_failed_save_is_one_sentence_naming_the_intact_epoch(tmp_path, monkeypat
 
 
 def test_failed_first_save_says_no_checkpoint_was_lost(tmp_path, monkeypatch):
-    ckpt = cb.Checkpointer(str(tmp_path), _model())
+    ckpt = Checkpointer(str(tmp_path), _model())
     monkeypatch.setattr(ckpt.manager, "save", lambda *a, **k: (_ for _ in ()).throw(
         tf.errors.ResourceExhaustedError(None, None, "No space left on device")))
     with pytest.raises(RunError, match="epoch 1 in .*; no earlier checkpoint exists: free "
@@ -351,7 +351,7 @@ def test_results_write_on_a_full_disk_is_one_sentence(tmp_path, monkeypatch):
     def denied(*args, **kwargs):  # another error, another sentence
         raise tf.errors.PermissionDeniedError(None, None, "results.json; Permission denied")
 
-    monkeypatch.setattr(tf.io.gfile, "rename", denied)
+    monkeypatch.setattr(files, "rename", denied)
     with pytest.raises(RunError, match=f"^could not write {path} \\(results.json; Permission "
                                        "denied\\); the last checkpoint is intact: fix that"):
         results.add_epoch(2, {"train/loss": 0.5}, 0.5)
@@ -365,7 +365,7 @@ def test_results_write_on_a_full_disk_is_one_sentence(tmp_path, monkeypatch):
 def test_json_files_get_the_usual_mode(tmp_path):
     old = os.umask(0o022)
     try:
-        cb.write_json_atomic(str(tmp_path / "config.json"), {"a": 1})
+        files.write_json_atomic(str(tmp_path / "config.json"), {"a": 1})
         _results_with_epochs(str(tmp_path / "results.json"), [1, 2])
     finally:
         os.umask(old)
@@ -379,7 +379,7 @@ def test_json_files_get_the_usual_mode(tmp_path):
 def test_write_json_atomic_leaves_no_temp_file_when_it_fails(tmp_path):
     (tmp_path / "target.json").mkdir()  # a folder in the way: the rename fails
     with pytest.raises((OSError, tf.errors.OpError)):
-        cb.write_json_atomic(str(tmp_path / "target.json"), {"a": 1})
+        files.write_json_atomic(str(tmp_path / "target.json"), {"a": 1})
     assert os.listdir(tmp_path) == ["target.json"]
 
 

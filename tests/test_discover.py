@@ -12,7 +12,7 @@ import pytest
 from lg_tf import grid as grid_lib
 from lg_tf import clustering, hierarchy
 from lg_tf.data import labels_file
-from lg_tf.data.sources import Split
+from lg_tf.data.split import Split
 from lg_tf.errors import ConfigError, DataError
 
 

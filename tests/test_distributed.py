@@ -170,7 +170,7 @@ def test_evaluation_shards_step_in_lockstep_without_empty_batches(
     Keras steps through on every worker), none empty, none over the per-replica batch, and
     together every image once."""
     from lg_tf.data import pipeline
-    from lg_tf.data.sources import Split
+    from lg_tf.data.split import Split
     spec = pipeline.ImageSpec(4, "cifar", (0.5,) * 3, (0.25,) * 3)
     split = Split(np.zeros((n, 4, 4, 3), np.uint8), np.arange(n, dtype=np.int32))
     replicas = pipelines * local_replicas

@@ -5,7 +5,9 @@ import socket
 import numpy as np
 import pytest
 
+import previews
 from lg_tf.data import embedded as E
+from lg_tf.data import sources
 
 NUM_FINE = 12
 NUM_COARSE = 4
@@ -150,22 +152,23 @@ def test_tfds_round_trip_small(tmp_path, no_network):
         np.testing.assert_array_equal(full["image"], gx)
         np.testing.assert_array_equal(full["coarse_label"], parent[full["label"]])
 
-        lx, ly = E.load_numpy(split, data_dir=data_dir, config="small")
-        assert lx.dtype == np.uint8 and ly.dtype == np.int64
-        np.testing.assert_array_equal(lx, gx)
-        np.testing.assert_array_equal(ly, gy)
+        # What lg_tf's embedded source reads: the same arrays.
+        arrays = sources._tfds_arrays("lg_shapes/small", split, data_dir)
+        assert arrays["image"].dtype == np.uint8
+        np.testing.assert_array_equal(arrays["image"], gx)
+        np.testing.assert_array_equal(arrays["label"], gy)
 
 
-def test_load_numpy_prepares_when_missing(tmp_path, no_network):
-    x, y = E.load_numpy("test", data_dir=tmp_path / "fresh", config="small")
+def test_source_prepares_the_dataset_when_missing(tmp_path, no_network):
+    arrays = sources._tfds_arrays("lg_shapes/small", "test", str(tmp_path / "fresh"))
     gx, gy = E.generate("test", seed=0, num_per_class=E.SMALL_TEST_PER_CLASS)
-    np.testing.assert_array_equal(x, gx)
-    np.testing.assert_array_equal(y, gy)
+    np.testing.assert_array_equal(arrays["image"], gx)
+    np.testing.assert_array_equal(arrays["label"], gy)
 
 
 # ---------------------------------------------------------------- preview
 
-def test_save_preview(tmp_path):
-    path = E.save_preview(tmp_path / "sub" / "preview.png", per_class=2)
+def test_embedded_preview(tmp_path):
+    path = previews.save_embedded_preview(str(tmp_path / "sub" / "preview.png"), per_class=2)
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"

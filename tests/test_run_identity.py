@@ -65,24 +65,22 @@ def _saved_run(tmp_path, cfg):
 
 @pytest.mark.parametrize("name", sorted(TRAINED))
 def test_training_change_is_refused_on_resume_naming_the_flag(tmp_path, name):
-    from lg_tf import train_lib
     base = config_lib.Config()
     path = _saved_run(tmp_path, base)
     changed = dataclasses.replace(base, **{name: CHANGED[name]})
     with pytest.raises(RunError) as e:
-        train_lib.inspect_model_dir(changed, path)
+        run_dir.inspect_model_dir(changed, path)
     assert f"--{name}=" in str(e.value) and "--overwrite" in str(e.value)
-    assert train_lib.inspect_model_dir(dataclasses.replace(changed, overwrite=True),
-                                       path).discard
+    assert run_dir.inspect_model_dir(dataclasses.replace(changed, overwrite=True),
+                                     path).discard
 
 
 @pytest.mark.parametrize("name", sorted(HARMLESS))
 def test_harmless_change_is_accepted_on_resume(tmp_path, name):
-    from lg_tf import train_lib
     base = config_lib.Config()
     path = _saved_run(tmp_path, base)
-    prior = train_lib.inspect_model_dir(dataclasses.replace(base, **{name: CHANGED[name]}),
-                                        path)
+    prior = run_dir.inspect_model_dir(dataclasses.replace(base, **{name: CHANGED[name]}),
+                                      path)
     assert prior.kind == "run" and not prior.discard
 
 
@@ -392,8 +390,7 @@ def test_signal_during_final_evaluation_stops_and_rerun_finishes(tiny_config, tm
 def test_remote_model_dir_goes_through_gfile():
     """A model_dir on a remote filesystem (TensorFlow's ram:// stands in for gs://)."""
     from lg_tf import files
-    from lg_tf.callbacks import write_json_atomic
-    write_json_atomic("ram://lgtf/run/results.json", {"a": 1})
+    files.write_json_atomic("ram://lgtf/run/results.json", {"a": 1})
     assert json.loads(files.read_text("ram://lgtf/run/results.json")) == {"a": 1}
     assert run_dir.kind("ram://lgtf/run") == "foreign" and run_dir.kind("ram://lgtf/x") == "absent"
     with run_dir.Lock("ram://lgtf/new"):     # no exclusive create there: created, not locked

@@ -18,7 +18,8 @@ import numpy as np
 
 from lg_tf import hierarchy as hier_lib
 from lg_tf.data import embedded, labels_file, pipeline, sources
-from lg_tf.data.sources import DataError, Split
+from lg_tf.data.split import Split
+from lg_tf.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,13 @@ tests).
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import tensorflow_datasets as tfds
+
+from lg_tf.hierarchy import SHAPES_COARSE as COARSE_NAMES
+from lg_tf.hierarchy import SHAPES_FINE as FINE_NAMES
+from lg_tf.hierarchy import SHAPES_PARENT as PARENT
 
 __all__ = [
     "FINE_NAMES",
@@ -46,26 +49,13 @@ __all__ = [
     "MEAN",
     "STD",
     "generate",
-    "load_numpy",
-    "save_preview",
     "LgShapes",
     "LgShapesConfig",
 ]
 
 # --------------------------------------------------------------------------
-# Hierarchy and constants
+# Constants (the class names and parents are lg_tf.hierarchy's SHAPES_* tables)
 # --------------------------------------------------------------------------
-
-COARSE_NAMES: tuple[str, ...] = ("round", "angular", "striped", "tiled")
-
-FINE_NAMES: tuple[str, ...] = (
-    "disc", "ring", "crescent",                 # round
-    "square", "triangle", "cross",              # angular
-    "stripes", "waves", "zigzag",               # striped
-    "checkerboard", "polka_dots", "bricks",     # tiled
-)
-
-PARENT: tuple[int, ...] = (0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3)
 
 NUM_TRAIN_PER_CLASS = 1000
 NUM_TEST_PER_CLASS = 200
@@ -465,60 +455,3 @@ class LgShapes(tfds.core.GeneratorBasedBuilder):
                 "label": label,
                 "coarse_label": PARENT[label],
             }
-
-
-def load_numpy(split: str, data_dir: str | os.PathLike | None = None,
-               config: str = "default") -> tuple[np.ndarray, np.ndarray]:
-    """Loads a split of ``lg_shapes`` as numpy arrays via TFDS.
-
-    Prepares the dataset in ``data_dir`` (default: the TFDS default data dir)
-    if it is not there yet, then reads it back with
-    ``tfds.as_numpy(tfds.load(..., batch_size=-1))``.
-
-    Returns:
-      images uint8 [N, 32, 32, 3], labels int64 [N] (fine-class indices).
-    """
-    name = f"lg_shapes/{config}"
-    data_dir = None if data_dir is None else os.fspath(data_dir)
-    builder = tfds.builder(name, data_dir=data_dir)
-    builder.download_and_prepare()
-    ds = tfds.load(name, split=split, data_dir=data_dir, batch_size=-1,
-                   as_supervised=True, download=False)
-    images, labels = tfds.as_numpy(ds)
-    return np.asarray(images, dtype=np.uint8), np.asarray(labels, dtype=np.int64)
-
-
-# --------------------------------------------------------------------------
-# Preview
-# --------------------------------------------------------------------------
-
-def save_preview(path: str | os.PathLike = "docs/embedded_preview.png",
-                 per_class: int = 8, seed: int = 0) -> str:
-    """Saves a grid (12 fine classes x ``per_class`` test images) as a PNG.
-
-    Rows are labelled "fine (coarse)".  Returns the path written.
-    """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    images, labels = generate("test", seed=seed, num_per_class=per_class)
-    nrows, ncols = len(FINE_NAMES), per_class
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.0 * ncols + 1.8, 1.0 * nrows),
-                             squeeze=False)
-    for k in range(nrows):
-        idx = np.nonzero(labels == k)[0]
-        for j in range(ncols):
-            ax = axes[k, j]
-            ax.imshow(images[idx[j]], interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[k, 0].set_ylabel(f"{FINE_NAMES[k]}\n({COARSE_NAMES[PARENT[k]]})",
-                              rotation=0, ha="right", va="center", fontsize=9)
-    fig.suptitle("lg_shapes: fine (coarse), test split, seed %d" % seed)
-    fig.tight_layout()
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from lg_tf.data.sources import Split
+from lg_tf.data.split import Split
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Batches prepared ahead of the training step (the pipeline is far faster than the model).
@@ -112,13 +112,6 @@ def center_crop(image: tf.Tensor, size: int) -> tf.Tensor:
     resized = tf.image.resize(image, tf.cast(tf.round(shape * scale), tf.int32))
     crop = tf.image.resize_with_crop_or_pad(resized, size, size)
     return tf.cast(tf.clip_by_value(tf.round(crop), 0, 255), tf.uint8)
-
-
-def normalize(images: tf.Tensor, spec: ImageSpec) -> tf.Tensor:
-    """uint8 -> float32 with the dataset's mean/std (what the model's `normalize` layer does)."""
-    mean = tf.constant(spec.mean, tf.float32) * 255.0
-    inv_std = 1.0 / (tf.constant(spec.std, tf.float32) * 255.0)
-    return (tf.cast(images, tf.float32) - mean) * inv_std
 
 
 def decode(path: tf.Tensor) -> tf.Tensor:

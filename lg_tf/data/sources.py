@@ -9,7 +9,6 @@ noise, the fine->coarse table) works on one label space.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import logging
 import os
@@ -23,35 +22,10 @@ import numpy as np
 
 from lg_tf import hierarchy as hier_lib
 from lg_tf.hierarchy import Hierarchy
+from lg_tf.data.split import Split
 from lg_tf.errors import DataError  # noqa: F401 - raised here, re-exported
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class Split:
-    images: np.ndarray  # uint8 [N, H, W, 3] pixels, or str [N] file paths
-    labels: np.ndarray  # int32 [N] dense fine labels
-    # Image folders with --skip_corrupt: the files left out, {"unreadable": [...],
-    # "not_image": [...]}. Not carried over by `take`.
-    skipped: dict = dataclasses.field(default_factory=dict)
-    # In-memory sources: each example's index in its source split (what --labels_file rows
-    # name as "<split>/<index>"); None for files, which are named by their path.
-    index: np.ndarray | None = None
-
-    @property
-    def is_files(self) -> bool:
-        return self.images.ndim == 1
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def take(self, index: np.ndarray, labels: np.ndarray | None = None) -> "Split":
-        return Split(self.images[index], self.labels[index] if labels is None else labels,
-                     index=None if self.index is None else self.index[index])
-
-    def relabel(self, labels: np.ndarray) -> "Split":
-        return Split(self.images, labels, self.skipped, self.index)
 
 
 # Hosts TFDS downloads CIFAR from: checked first so an offline machine fails in a second
