@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lg_tf import grid, stats
+from lg_tf import files, grid, stats
 from lg_tf.errors import PipelineError
 
 log = logging.getLogger("lg_tf")
@@ -126,7 +126,7 @@ def _confusion_pairs(model_dir: str) -> tuple[np.ndarray, np.ndarray, list] | No
     The counts are the multiset of (true, predicted) pairs, so resampling them is
     resampling test images.
     """
-    data = grid.load_json(os.path.join(model_dir, "confusion.json"))
+    data = files.read_json(os.path.join(model_dir, "confusion.json"))
     if not data:
         return None
     counts = np.asarray(data["matrix"], np.int64)
@@ -215,7 +215,7 @@ def headline(advice: dict) -> str:
 
 def write(out_dir: str, advice: dict) -> str:
     """advice.md, advice.json and two PNGs in out_dir; returns advice.md's path."""
-    from lg_tf import files, plots
+    from lg_tf import plots
     os.makedirs(out_dir, exist_ok=True)
     files.write_json_atomic(os.path.join(out_dir, "advice.json"), advice)
     figs = [_gain_figure(advice, os.path.join(out_dir, "gain_by_fraction.png"), plots),

@@ -25,7 +25,6 @@ code 75 when a signal stopped it). How the runs are judged is `lg_tf.stats`.
 from __future__ import annotations
 import dataclasses
 import functools
-import json
 import logging
 import math
 import os
@@ -35,6 +34,7 @@ import time
 from typing import Callable, Iterable, Sequence
 
 from lg_tf import config as config_lib
+from lg_tf import files
 from lg_tf.errors import EXIT_PREEMPTED, LgTfError
 from lg_tf.errors import PipelineError  # noqa: F401 - re-exported
 
@@ -211,19 +211,11 @@ def model_dir(ctx: Context, spec_: RunSpec, seed: int) -> str:
 
 # --------------------------------------------------------------------------- run state
 
-def load_json(path: str) -> dict | None:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def finished_results(path: str) -> dict | None:
     """results.json of a finished run (non-empty `final`), else None; `model_dir` is added
     (in memory only): where it was read from, for what a report reads beside it
     (confusion.json)."""
-    data = load_json(os.path.join(path, "results.json"))
+    data = files.read_json(os.path.join(path, "results.json"))
     return {**data, "model_dir": path} if data and data.get("final") else None
 
 
@@ -266,9 +258,9 @@ def data_fingerprint(cfg: config_lib.Config) -> str | None:
 def run_status(path: str, cfg: config_lib.Config) -> str:
     """'done', 'partial' (will resume) or 'todo'; raises when the folder holds another run:
     other settings, or the same settings trained on other data."""
-    saved = load_json(os.path.join(path, "config.json"))
+    saved = files.read_json(os.path.join(path, "config.json"))
     if saved is None:
-        results = load_json(os.path.join(path, "results.json"))
+        results = files.read_json(os.path.join(path, "results.json"))
         saved = results.get("config") if results else None
     if saved is None:
         return "todo"
@@ -343,8 +335,8 @@ def measured_speed(roots: Iterable[str]) -> dict:
     for root in roots:
         if not os.path.isdir(root):
             continue
-        for folder, _, files in os.walk(root):
-            if "results.json" not in files:
+        for folder, _, names in os.walk(root):
+            if "results.json" not in names:
                 continue
             res = finished_results(folder)
             if not res or not res.get("wall_time_s"):

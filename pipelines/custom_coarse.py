@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from lg_tf import files
 from lg_tf import grid as grid_lib
 from lg_tf import stats
 from lg_tf import hierarchy as hier_lib
@@ -106,7 +107,7 @@ def run(base, ctx: Context, mappings: Sequence[str] = MAPPINGS) -> dict:
 # --------------------------------------------------------------------------- the FC side
 
 def _confusion(results: dict) -> tuple[np.ndarray, list[str]] | None:
-    data = grid_lib.load_json(os.path.join(results.get("model_dir", ""), "confusion.json"))
+    data = files.read_json(os.path.join(results.get("model_dir", ""), "confusion.json"))
     if not data:
         return None
     return np.asarray(data["matrix"], np.int64), list(data["fine_names"])

@@ -36,12 +36,13 @@ import numpy as np
 
 from lg_tf import clustering, discovery, stats
 from lg_tf import features as features_lib
+from lg_tf import files
 from lg_tf import grid as grid_lib
 from lg_tf.grid import Context
 from pipelines import common, report
 from pipelines.report import Column, Table
 
-log = logging.getLogger("lg_tf.pipelines")
+log = logging.getLogger("lg_tf.grid")
 
 NAME = "discovery"
 TITLE = "Discovered fine labels: do clustered pseudo-fine classes recover the fine-label gain?"
@@ -100,7 +101,7 @@ def cluster_all(base, ctx: Context, grouping: str, seed: int, cc_dir: str,
                 result = discovery.cluster_data(data, feats, source, k, seed, KMAX)
                 discovery.write_result(result, out_dir, stem=stem(source, k))
             found[(source, k)] = {"labels": path,
-                                  "summary": grid_lib.load_json(summary_path)}
+                                  "summary": files.read_json(summary_path)}
             log.info("%s seed %d %s k=%s: NMI %.3f ARI %.3f", grouping, seed, source, k,
                      found[(source, k)]["summary"]["agreement"]["train"]["nmi"],
                      found[(source, k)]["summary"]["agreement"]["train"]["ari"])

@@ -346,7 +346,6 @@ def test_labels_file_on_the_embedded_data_changes_the_fingerprint(embedded_dir, 
                                   parent[relabelled.test.labels])      # same coarse classes
     assert relabelled.stats["fingerprint"] != data.stats["fingerprint"]
     # A pipeline's plan counts the images, not the labels file's (more) classes.
-    from pipelines import common
     planned = grid_lib.planned_work(Config(dataset="embedded", data_dir=embedded_dir,
                                          labels_file=str(path)))
     assert planned["train_images"] == len(data.train) == 12000

@@ -19,7 +19,7 @@ from lg_tf import grid as grid_lib
 from lg_tf import config as config_lib
 from lg_tf import train_lib
 from lg_tf.config import Config
-from pipelines import acr_vs_gain, common, table1
+from pipelines import acr_vs_gain, table1
 from pipelines import all as all_pipelines
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,11 +47,11 @@ def planned(base, out, **kw):
 
 @contextlib.contextmanager
 def pipeline_logs():
-    """The lg_tf.pipelines INFO lines, whatever handlers training has set up."""
+    """The lg_tf.grid INFO lines, whatever handlers training has set up."""
     lines = []
     handler = logging.Handler()
     handler.emit = lambda record: lines.append(record.getMessage())
-    logger = logging.getLogger("lg_tf.pipelines")
+    logger = logging.getLogger("lg_tf.grid")
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -112,7 +112,7 @@ def test_bad_shard_values_are_one_sentence():
 
 
 def test_bad_shard_on_the_command_line_exits_2_before_tensorflow(tmp_path):
-    code = ("import sys\nfrom pipelines import common, table1\n"
+    code = ("import sys\nfrom lg_tf import grid as grid_lib\nfrom pipelines import table1\n"
             "try:\n"
             f"    grid_lib.entry_point(table1.__doc__, table1.main, argv=['table1', "
             f"'--out_dir={tmp_path}', '--shard=3/2'])\n"

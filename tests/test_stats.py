@@ -248,21 +248,34 @@ def test_bootstrap_acr_narrower_with_ten_times_the_images():
     assert large.low < large.value < large.high
 
 
-def test_bootstrap_acr_skips_undefined_replicates():
-    # one sibling confusion (class 0 seen as 1) among 20 images: replicates that miss it
-    # have intra == 0 and an undefined ACR (probability (19/20)^20 ~ 0.36 each)
+def test_bootstrap_acr_counts_infinite_replicates_at_the_top():
+    # one sibling confusion (class 0 seen as 1) and one cross-parent confusion among 20
+    # images. A replicate that misses the sibling one (probability (19/20)^20 ~ 0.36) has
+    # intra == 0: if it kept the cross one its ACR is infinite (counted, at the top of the
+    # CI), if it missed both nothing was confused and it has no ACR (skipped): ~0.36^2.
     y = np.array([0] * 5 + [1] * 5 + [2] * 5 + [3] * 5)
     pred = y.copy()
     pred[0] = 1
-    pred[6] = 2   # one cross-parent confusion, so inter > 0
+    pred[6] = 2
     result = stats.bootstrap_acr(y, pred, [0, 0, 1, 1], n_boot=500, seed=0)
     assert result.value is not None
-    assert 100 < result.skipped < 260
-    assert result.low <= result.value <= result.high
+    assert 80 < result.infinite < 160 and 30 < result.skipped < 100
+    # ~23% of the counted replicates are infinite: the 97.5th percentile is unbounded
+    assert result.high == float("inf") and result.low <= result.value
+    as_json = result.to_dict()
+    assert as_json["high"] is None and as_json["high_unbounded"] is True
+    assert result.text().endswith("∞)")
     # undefined point value: nothing to bootstrap
     undefined = stats.bootstrap_acr(y, y, [0, 0, 1, 1], n_boot=50)
     assert (undefined.value, undefined.low, undefined.high, undefined.skipped) == (
         None, None, None, 50)
+
+
+def test_percentile_with_infinite_values():
+    x = np.array([1.0, 2.0, 3.0, np.inf])
+    assert stats._percentile(x, 0.5) == pytest.approx(np.percentile([1, 2, 3, 4], 50))
+    assert stats._percentile(x, 0.9) == float("inf")
+    assert stats._percentile(np.array([1.0, 2.0]), 0.25) == pytest.approx(1.25)
 
 
 def test_bootstrap_acr_bad_inputs():

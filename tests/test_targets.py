@@ -243,7 +243,6 @@ def test_target_settings_apply_to_their_target_only():
 
 
 def test_run_names_tell_the_targets_and_their_settings_apart():
-    from pipelines import common
     base = config_lib.Config()
     names = {grid_lib.run_name(dataclasses.replace(base, granularity=g, **kw))
              for g, kw in [("fine", {}), ("coarse", {}), ("joint", {}),
