@@ -5,8 +5,9 @@ reports can use it without starting TensorFlow.
 
 - `paired_difference`, `mean_ci`: Student-t confidence intervals over seeds, and `verdict`,
   the one plain sentence a report prints for such an interval.
-- `acr_value`, `bootstrap_acr`: the Average Confusion Ratio (the definition in
-  shared/REFERENCE.md) and its percentile bootstrap CI over resampled test images.
+- `acr_value`, `bootstrap_acr`: the Average Confusion Ratio (the definition of the
+  paper, eq. 1, as its published code computes it) and its percentile bootstrap CI over
+  resampled test images.
 - `bootstrap_correlation`: Pearson r and Spearman rho with percentile bootstrap CIs.
 - `matching_fraction`, `data_savings`: how much training data coarse labels need to match
   what fine labels reach, by linear interpolation of the accuracy-vs-fraction curve.
@@ -235,7 +236,7 @@ def _check_parent(parent) -> np.ndarray:
 
 
 def acr_value(confusion, parent, normalization: str = "column") -> float | None:
-    """Average Confusion Ratio of a fine confusion matrix (shared/REFERENCE.md, paper eq. 1).
+    """Average Confusion Ratio of a fine confusion matrix (paper eq. 1, as published code).
 
     confusion[i, j] = count of images of true fine class i predicted as fine class j;
     parent[i] = coarse class of fine class i.

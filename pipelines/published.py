@@ -1,4 +1,4 @@
-"""The paper's published numbers, as data (source: ../shared/REFERENCE.md and the paper's tables).
+"""The paper's published numbers, as data (its tables; settings from its published code).
 
 Accuracies are test (or training) coarse accuracy in percent; ACR is unitless. Everything is
 keyed by the hierarchy name lg_tf uses (`cifar10`, `cifar100`, `cifar100_animals`,
