@@ -32,7 +32,8 @@ from lg_tf.errors import PipelineError
 log = logging.getLogger("lg_tf")
 
 # What advise decides itself: a value given for these would be silently replaced.
-OWN_FIELDS = {"train_fraction": "--fractions", "granularity": "the FC/CC pair it trains"}
+OWN_FIELDS = {"train_fraction": "--fractions", "granularity": "the FC/CC pair it trains",
+              "fine_label_fraction": "--fine_fractions"}
 
 
 def check_base(base) -> None:
@@ -54,21 +55,31 @@ def check_base(base) -> None:
             "DIR/<coarse>/<fine>/, --labels_file, or lg_tf.discover) first")
 
 
-def grid_specs(base, fractions: Sequence[float]) -> list[grid.RunSpec]:
+def grid_specs(base, fractions: Sequence[float],
+               fine_fractions: Sequence[float] = ()) -> list[grid.RunSpec]:
+    """CC and FC at each fraction r; with `fine_fractions`, also fine training where only a
+    share q of each fine class keeps its fine label (q = 1 is FC itself)."""
     fractions = grid.float_list([str(f) for f in fractions], "fractions", "0.25,1.0")
+    qs = (grid.float_list([str(q) for q in fine_fractions], "fine_fractions",
+                          "0,0.05,0.1,0.25,0.5,1", low_open=False) if fine_fractions else [])
     specs = []
     for r in fractions:
         for gran, series in (("coarse", "CC"), ("fine", "FC")):
             specs.append(grid.spec(base, f"{series} r={r:g}",
                                    {"series": series, "fraction": r},
                                    granularity=gran, train_fraction=r))
+        specs += [grid.spec(base, f"FC q={q:g} r={r:g}",
+                            {"series": "partial", "fraction": r, "q": q},
+                            granularity="fine", train_fraction=r, fine_label_fraction=q)
+                  for q in qs if q < 1]
     return specs
 
 
-def run(base, ctx: grid.Context, fractions: Sequence[float]) -> dict:
+def run(base, ctx: grid.Context, fractions: Sequence[float],
+        fine_fractions: Sequence[float] = ()) -> dict:
     """Trains (or resumes, or skips finished) the paired runs; writes the advice."""
     check_base(base)
-    specs = grid_specs(base, fractions)
+    specs = grid_specs(base, fractions, fine_fractions)
 
     def report(_base, c, s, runs):
         return write(c.report_dir, {**analyse(s, runs), "command": c.command})
@@ -90,7 +101,54 @@ def analyse(specs, runs: dict) -> dict:
             for r in fractions]
     top = runs[by[(fractions[-1], "FC")].name]
     return {"fractions": rows, "data_efficiency": _data_efficiency(rows),
+            "partial": [partial_curve(specs, runs, r) for r in fractions
+                        if any(s.tag.get("q") is not None and s.tag["fraction"] == r
+                               for s in specs)],
             "hierarchy": top[0]["hierarchy"] if top else None}
+
+
+def partial_curve(specs, runs: dict, fraction: float) -> dict:
+    """ΔA(q) = accuracy with a share q of fine labels − CC, paired over seeds, for every q
+    run at `fraction` (q = 1: FC), and the smallest q reaching half and 90% of the full
+    gain ΔA(1) by linear interpolation of the mean curve (only where ΔA(1) is detectably
+    above 0: otherwise there is no gain to reach)."""
+    mine = [s for s in specs if s.tag["fraction"] == fraction]
+    cc = next(s for s in mine if s.tag["series"] == "CC")
+    curve = sorted([(s.tag["q"], s) for s in mine if s.tag["series"] == "partial"]
+                   + [(1.0, next(s for s in mine if s.tag["series"] == "FC"))],
+                   key=lambda item: item[0])
+    points = []
+    for q, s in curve:
+        a, b = grid.by_seed(runs[s.name]), grid.by_seed(runs[cc.name])
+        seeds = sorted(set(a) & set(b))
+        gain = (stats.paired_difference([a[k] for k in seeds], [b[k] for k in seeds])
+                if seeds else None)
+        points.append({"q": q, "seeds": seeds, "gain": _iv(gain),
+                       "accuracy": _iv(stats.mean_ci([a[k] for k in seeds])) if seeds else None,
+                       "labelled": _labelled(runs[s.name])})
+    full = points[-1]["gain"]
+    helps = full is not None and stats.direction(stats.Interval(**full)) == "above"
+    out = {"fraction": fraction, "points": points, "full_gain_detectable": helps}
+    for p in points:
+        p["share"] = p["gain"]["mean"] / full["mean"] if helps and p["gain"] else None
+    if helps:
+        qs = [p["q"] for p in points]
+        means = [p["gain"]["mean"] if p["gain"] else None for p in points]
+        for name, part in (("half", 0.5), ("ninety", 0.9)):
+            target = part * full["mean"]
+            q = stats.matching_fraction(qs, means, target) if any(
+                m is not None for m in means) else None
+            out[name] = {"q": q, "at_most": q is not None and means[0] is not None
+                         and means[0] >= target}
+    return out
+
+
+def _labelled(results: Sequence[dict]) -> float | None:
+    """Share of training images that had a fine label (results.json's data counts)."""
+    shares = [r["data"]["train_fine_labelled"] / r["data"]["train_examples"]
+              for r in results if r.get("data", {}).get("train_examples")
+              and r["data"].get("train_fine_labelled") is not None]
+    return sum(shares) / len(shares) if shares else None
 
 
 def _fraction_row(r: float, fine: Sequence[dict], coarse: Sequence[dict]) -> dict:
@@ -201,9 +259,39 @@ def _acr_text(acr: dict | None) -> str:
     return stats.spread_text([v for v in acr["per_seed"] if v is not None])
 
 
+def partial_sentences(curve: dict) -> list[str]:
+    """Plain sentences: what each share q of fine labels gives, and how much is needed for
+    half and 90% of the full gain."""
+    at = f"at {100 * curve['fraction']:g}% of the training data"
+    out = []
+    for p in curve["points"]:
+        if p["gain"] is None:
+            continue
+        gain = stats.interval_text(stats.Interval(**p["gain"]), 1, signed=True)
+        share = f", {100 * p['share']:.0f}% of the full gain" if p["share"] is not None else ""
+        what = ("all images labelled finely" if p["q"] == 1 else
+                f"labelling {100 * p['q']:g}% of the images finely")
+        out.append(f"{what} {at}: {gain} points over coarse labels{share}")
+    if not curve["full_gain_detectable"]:
+        out.append("fine labels do not detectably help here even when all are given, so no "
+                   "share of them can be said to reach part of their gain")
+        return out
+    for name, part in (("half", "half"), ("ninety", "90%")):
+        hit = curve.get(name) or {}
+        if hit.get("q") is None:
+            out.append(f"{part} of the full gain is not reached below q = 1 (by mean)")
+        else:
+            bound = "at most " if hit["at_most"] else "about "
+            out.append(f"{part} of the full gain needs {bound}{100 * hit['q']:.0f}% of the "
+                       "images labelled finely (linear interpolation of the mean curve)")
+    return out
+
+
 def headline(advice: dict) -> str:
     """The one-paragraph answer printed at the end of `lg_tf.advise`."""
     lines = [row["verdict"] for row in advice["fractions"]]
+    for curve in advice.get("partial", []):
+        lines += partial_sentences(curve)
     top = advice["fractions"][-1].get("acr") or {}
     if top.get("mean") is not None:
         lines.append(f"ACR of the fine model at {100 * advice['fractions'][-1]['fraction']:g}% "
@@ -220,6 +308,8 @@ def write(out_dir: str, advice: dict) -> str:
     files.write_json_atomic(os.path.join(out_dir, "advice.json"), advice)
     figs = [_gain_figure(advice, os.path.join(out_dir, "gain_by_fraction.png"), plots),
             _coarse_figure(advice, os.path.join(out_dir, "per_coarse_gain_vs_acr.png"), plots)]
+    figs += [_partial_figure(c, os.path.join(out_dir, f"gain_by_fine_share_r{c['fraction']:g}"
+                                             ".png"), plots) for c in advice.get("partial", [])]
     path = os.path.join(out_dir, "advice.md")
     files.write_text_atomic(path, markdown(advice, [os.path.basename(p) for p in figs if p]))
     return path
@@ -242,6 +332,8 @@ def markdown(advice: dict, figures: Sequence[str]) -> str:
               "subset, initialisation and augmentation); Student-t 95% CI. ACR over the fine "
               "runs' seeds at that fraction." + _bootstrap_sentence(advice), ""]
     parts += _efficiency_lines(advice)
+    for curve in advice.get("partial", []):
+        parts += _partial_lines(curve)
     top = advice["fractions"][-1]
     if top.get("per_coarse"):
         parts += [f"## Which coarse classes gain (fraction {top['fraction']:g})", "",
@@ -275,6 +367,23 @@ def _bootstrap_sentence(advice: dict) -> str:
     return (f" For scale: seed {acr['bootstrap_seed']}'s ACR at {100 * top['fraction']:g}% "
             f"with a 95% bootstrap CI over its test images is {iv.text()}; that covers test "
             "sampling only, the spread over seeds covers training.")
+
+
+def _partial_lines(curve: dict) -> list[str]:
+    out = [f"## How many images must be labelled finely? ({100 * curve['fraction']:g}% of the "
+           "training data)", "",
+           "| share q of images with a fine label | seeds | coarse acc (%) | ΔA vs CC (points, "
+           "95% CI) | share of the full gain |", "|---|---|---|---|---|"]
+    for p in curve["points"]:
+        share = "–" if p["share"] is None else f"{100 * p['share']:.0f}%"
+        out.append(f"| {p['q']:g} | {len(p['seeds'])} | {_fmt(p['accuracy'])} | "
+                   f"{_fmt(p['gain'], signed=True)} | {share} |")
+    out += ["", "Images without a fine label keep their coarse one and train the same fine "
+            "softmax through its summed coarse probability (−log Σ p_f over the coarse "
+            "class's fine classes); q = 1 is fine training (FC), q = 0 the fine head trained "
+            "on coarse labels only.", ""]
+    out += [f"- {line}." for line in partial_sentences(curve)]
+    return out + [""]
 
 
 def _efficiency_lines(advice: dict) -> list[str]:
@@ -317,6 +426,32 @@ def _gain_figure(advice: dict, path: str, plots) -> str | None:
     ax.axhline(0, color="black", lw=0.7)
     _finish(ax, "training data used (%)", "ΔA = FC − CC (points, 95% CI)",
             "Gain of fine labels on the coarse task")
+    plots.save(fig, path)
+    return path
+
+
+def _partial_figure(curve: dict, path: str, plots) -> str | None:
+    pts = [p for p in curve["points"] if p["gain"]]
+    if not pts:
+        return None
+    fig = plots.canvas((5.6, 4.2))
+    ax = fig.add_subplot()
+    xs = [100 * p["q"] for p in pts]
+    ys = [p["gain"]["mean"] for p in pts]
+    err = [[0 if p["gain"]["low"] is None else p["gain"]["mean"] - p["gain"]["low"]
+            for p in pts],
+           [0 if p["gain"]["high"] is None else p["gain"]["high"] - p["gain"]["mean"]
+            for p in pts]]
+    ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=4, label="ΔA(q) = FC(q) − CC")
+    ax.axhline(0, color="black", lw=0.7)
+    if curve["full_gain_detectable"]:
+        full = curve["points"][-1]["gain"]["mean"]
+        for part, style in ((0.5, ":"), (0.9, "--")):
+            ax.axhline(part * full, color="grey", ls=style, lw=0.8,
+                       label=f"{100 * part:.0f}% of the full gain")
+        ax.legend(fontsize=8)
+    _finish(ax, "images with a fine label (%)", "ΔA vs coarse labels (points, 95% CI)",
+            f"Partial fine labels at {100 * curve['fraction']:g}% of the data")
     plots.save(fig, path)
     return path
 

@@ -18,7 +18,12 @@ import os
 
 EXTRA_FLAGS = {"fractions": ("list", ["0.25", "1.0"],
                              "Training fractions to compare at, e.g. 0.25,1.0 (each in "
-                             "(0, 1]); CC and FC are paired at each.")}
+                             "(0, 1]); CC and FC are paired at each."),
+               "fine_fractions": ("list", [],
+                                  "Shares q of the images that keep a fine label, e.g. "
+                                  "0,0.05,0.1,0.25,0.5,1: fine training at each q (the rest "
+                                  "keep only their coarse label), ΔA(q) vs CC, and the q that "
+                                  "reaches half and 90% of the full gain.")}
 
 
 def run(argv=None) -> None:
@@ -27,7 +32,7 @@ def run(argv=None) -> None:
     def body(values, base, ctx):
         from lg_tf import advice
         fractions = grid.float_list(values.fractions, "fractions", "0.25,1.0")
-        out = advice.run(base, ctx, fractions)
+        out = advice.run(base, ctx, fractions, list(values.fine_fractions))
         if out["report"]:
             from lg_tf import files
             print(advice.headline(files.read_json(os.path.join(ctx.report_dir,

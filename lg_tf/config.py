@@ -92,6 +92,10 @@ class Config:
                                lo=0, hi=1, lo_open=True)
     label_noise: float = _f(0.0, "Randomness factor p: fine labels resampled within their "
                             "coarse class.", "Data", lo=0, hi=1)
+    fine_label_fraction: float = _f(1.0, "Fraction q of the training images of each fine "
+                                    "class that keep their fine label (a fixed-seed subset); "
+                                    "the others keep only their coarse label, as if only q of "
+                                    "the images had been labelled finely.", "Data", lo=0, hi=1)
     holdout_fraction: float = _f(0.2, "Test share per class for folders without train/ and "
                                  "test/.", "Data", lo=0, hi=1, lo_open=True, hi_open=True)
     image_size: int = _f(0, "Model input size (0: the dataset's default, 32 or 224).", "Data",
@@ -258,6 +262,12 @@ def validate(c: Config) -> Config:
     if c.labels_file and not os.path.isfile(c.labels_file):
         _fail(f"--labels_file='{c.labels_file}' does not exist; pass the labels.csv written "
               "by lg_tf.discover (columns path,coarse,fine)")
+    if c.fine_label_fraction < 1 and c.granularity != "fine":
+        _fail(f"--fine_label_fraction={c.fine_label_fraction:g} leaves some images with a "
+              "coarse label only, which --granularity=fine learns from; "
+              + ("coarse training uses no fine label, so drop the flag" if
+                 c.granularity == "coarse" else
+                 f"--granularity={c.granularity} needs every fine label"))
     if c.labels_file and c.coarse_zero:
         _fail("--labels_file brings its own fine->coarse pairs; drop --coarse_zero")
     _check_memory(c)

@@ -189,6 +189,8 @@ def run_name(cfg: config_lib.Config) -> str:
         parts.append(f"r{cfg.train_fraction:g}")
     if cfg.label_noise:
         parts.append(f"p{cfg.label_noise:g}")
+    if cfg.fine_label_fraction != 1:
+        parts.append(f"q{cfg.fine_label_fraction:g}")
     if cfg.dropout:
         parts.append(f"dropout{cfg.dropout:g}")
     if cfg.extra_layer:

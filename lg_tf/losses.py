@@ -13,6 +13,10 @@ Every loss takes the pipeline's fine labels (int, [N]) and the model's float32 l
   cross-entropy, a large alpha tends to the coarse cross-entropy of the fine head.
 * `JointCrossEntropy` (`joint`): CE(fine head, y) + weight * CE(coarse head, parent(y)) on
   a joint model's output (fine logits first, then the coarse head's; see models.heads).
+* `PartialFineCrossEntropy` (`fine` on partly fine-labelled data): an image with a fine
+  label y < F contributes -log p_y; an image known only by its coarse class c, labelled
+  F + c (Hierarchy.extended_parent), contributes -log sum_{f in c} p_f, so one fine softmax
+  learns from both kinds of label.
 
 `coarse` and `fine` keep Keras' SparseCategoricalCrossentropy (train_lib.compile_model).
 """
@@ -108,3 +112,29 @@ class JointCrossEntropy(keras.losses.Loss):
     def get_config(self):
         return {**super().get_config(), "parent": self.parent,
                 "coarse_weight": self.coarse_weight}
+
+
+@keras.saving.register_keras_serializable(package="lg_tf")
+class PartialFineCrossEntropy(keras.losses.Loss):
+    """Fine cross-entropy where a label is fine (y < F), coarse cross-entropy of the summed
+    fine softmax where only the coarse class is known (label F + c).
+
+    The log-probabilities of the F fine classes and of the C coarse classes (logsumexp over
+    each one's fine classes) form one [N, F + C] table; the loss picks the label's column.
+    On a batch of fine labels only this is the plain fine cross-entropy, on coarse labels
+    only the coarse cross-entropy of the fine head.
+    """
+
+    def __init__(self, parent, name: str = "partial_fine_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.parent = [int(p) for p in parent]
+
+    def call(self, y_true, y_pred):
+        logits = ops.cast(y_pred, "float32")
+        table = ops.concatenate([ops.log_softmax(logits, axis=-1),
+                                 metrics.coarse_log_probabilities(logits, self.parent)],
+                                axis=-1)
+        return -_picked(table, _labels(y_true))
+
+    def get_config(self):
+        return {**super().get_config(), "parent": self.parent}

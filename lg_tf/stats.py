@@ -450,8 +450,8 @@ def _curve(fractions, means, name: str) -> tuple[np.ndarray, np.ndarray]:
     v = np.asarray([np.nan if m is None else m for m in means], dtype=np.float64).reshape(-1)
     if f.size != v.size:
         raise ValueError(f"{f.size} fractions but {v.size} {name} values")
-    if not np.all(np.isfinite(f) & (f > 0)):
-        raise ValueError(f"fractions must be positive numbers: {list(f)}")
+    if not np.all(np.isfinite(f) & (f >= 0)):
+        raise ValueError(f"fractions must be numbers >= 0: {list(f)}")
     if np.unique(f).size != f.size:
         raise ValueError(f"fractions repeat: {list(f)}")
     keep = np.isfinite(v)
@@ -461,7 +461,9 @@ def _curve(fractions, means, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def matching_fraction(fractions: Sequence[float], cc_means: Sequence[float],
                       target: float) -> float | None:
-    """Training fraction at which the coarse-trained (CC) accuracy curve reaches `target`.
+    """Fraction at which an increasing curve first reaches `target`: the training fraction
+    at which the coarse-trained (CC) accuracy reaches an accuracy, or the share q of fine
+    labels at which the gain reaches part of the full gain.
 
     The curve is the points (fraction, CC mean accuracy) sorted by fraction (points whose
     mean is None/NaN, i.e. runs missing, are dropped), joined by straight lines. Returns:
@@ -510,5 +512,5 @@ def data_savings(fractions: Sequence[float], fc_means: Sequence[float],
         at_most = match is not None and cc.size > 0 and bool(cc[0] >= acc)
         out.append({"fraction": float(frac), "fc_accuracy": float(acc), "cc_fraction": match,
                     "at_most": at_most,
-                    "ratio": None if match is None else float(frac) / match})
+                    "ratio": None if not match else float(frac) / match})
     return out
