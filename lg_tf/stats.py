@@ -156,23 +156,54 @@ def verdict(interval: Interval, what: str = "fine labels", unit: str = "points",
 
 # --------------------------------------------------------------------------- ACR
 
-def _acr_batch(confusions: np.ndarray, parent: np.ndarray, normalization: str) -> np.ndarray:
-    """ACR of each matrix in `confusions` (B, n, n); NaN where it is undefined."""
+def _check_normalization(normalization: str) -> str:
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"unknown normalization '{normalization}'; use 'column' or 'row'")
-    c = np.asarray(confusions, dtype=np.float64)
-    n = parent.size
-    i, j = np.triu_indices(n, k=1)
-    same = parent[i] == parent[j]
-    if not same.any() or same.all():
-        return np.full(c.shape[0], np.nan)
+    return normalization
+
+
+def _normalized_batch(c: np.ndarray, normalization: str) -> np.ndarray:
+    """Step 1 of `acr_value` on float counts (B, n, n); an empty column (row) gives zeros."""
     sums = c.sum(axis=1 if normalization == "column" else 2, keepdims=True)
-    norm = np.divide(c, sums, out=np.zeros_like(c), where=sums > 0)
-    s = (norm + np.swapaxes(norm, 1, 2)) / 2
+    return np.divide(c, sums, out=np.zeros_like(c), where=sums > 0)
+
+
+def _symmetric_batch(c: np.ndarray, normalization: str) -> np.ndarray:
+    """Steps 1-2 of `acr_value`: S = (N + N^T) / 2 of each matrix in c (B, n, n)."""
+    norm = _normalized_batch(c, normalization)
+    return (norm + np.swapaxes(norm, 1, 2)) / 2
+
+
+def _same_parent_pairs(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, same): the fine pairs i < j and whether the two share a parent."""
+    i, j = np.triu_indices(parent.size, k=1)
+    return i, j, parent[i] == parent[j]
+
+
+def _pair_means(s: np.ndarray, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Step 3 of `acr_value` on S (B, n, n): (inter, intra) per matrix, NaN where no such
+    pair exists."""
+    i, j, same = _same_parent_pairs(parent)
     pairs = s[:, i, j]
-    inter = pairs[:, ~same].mean(axis=1)
-    intra = pairs[:, same].mean(axis=1)
+    none = np.full(s.shape[0], np.nan)
+    inter = pairs[:, ~same].mean(axis=1) if (~same).any() else none
+    intra = pairs[:, same].mean(axis=1) if same.any() else none
+    return inter, intra
+
+
+def _ratio(inter: np.ndarray, intra: np.ndarray) -> np.ndarray:
+    """Step 4 of `acr_value`: inter / intra, NaN where intra is 0 or undefined."""
     return np.divide(inter, intra, out=np.full_like(inter, np.nan), where=intra > 0)
+
+
+def _acr_batch(confusions: np.ndarray, parent: np.ndarray, normalization: str) -> np.ndarray:
+    """ACR of each matrix in `confusions` (B, n, n); NaN where it is undefined."""
+    _check_normalization(normalization)
+    c = np.asarray(confusions, dtype=np.float64)
+    same = _same_parent_pairs(parent)[2]
+    if not same.any() or same.all():  # undefined whatever the counts: skip the arithmetic
+        return np.full(c.shape[0], np.nan)
+    return _ratio(*_pair_means(_symmetric_batch(c, normalization), parent))
 
 
 def _check_parent(parent) -> np.ndarray:
@@ -182,8 +213,39 @@ def _check_parent(parent) -> np.ndarray:
     return p
 
 
+def normalized_confusion(confusion, normalization: str = "column") -> np.ndarray:
+    """Step 1 of `acr_value` for one matrix: column-normalised (published: the share of each
+    *predicted* class) or row-normalised; an empty column (row) gives zeros."""
+    _check_normalization(normalization)
+    return _normalized_batch(np.asarray(confusion, dtype=np.float64)[None], normalization)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class ACRParts:
+    """The numbers `acr_value` is made of, for reports that show more than the ratio."""
+    symmetric: np.ndarray   # S = (N + N^T) / 2 (steps 1-2)
+    inter: float            # mean S over cross-parent pairs; NaN when there is none
+    intra: float            # mean S over same-parent pairs; NaN when there is none
+    value: float | None     # inter / intra (step 4); None when undefined
+
+
+def acr_parts(confusion, parent, normalization: str = "column") -> ACRParts:
+    """`acr_value` with its parts (see there)."""
+    p = _check_parent(parent)
+    c = np.asarray(confusion)
+    if c.shape != (p.size, p.size):
+        raise ValueError(f"confusion matrix is {c.shape}, expected ({p.size}, {p.size})")
+    _check_normalization(normalization)
+    s = _symmetric_batch(np.asarray(c, dtype=np.float64)[None], normalization)
+    inter, intra = _pair_means(s, p)
+    value = float(_ratio(inter, intra)[0])
+    return ACRParts(s[0], float(inter[0]), float(intra[0]),
+                    None if math.isnan(value) else value)
+
+
 def acr_value(confusion, parent, normalization: str = "column") -> float | None:
-    """Average Confusion Ratio of a fine confusion matrix (shared/REFERENCE.md, paper eq. 1).
+    """Average Confusion Ratio of a fine confusion matrix (paper eq. 1, as implemented for
+    the published numbers).
 
     confusion[i, j] = count of images of true fine class i predicted as fine class j;
     parent[i] = coarse class of fine class i.
@@ -197,12 +259,7 @@ def acr_value(confusion, parent, normalization: str = "column") -> float | None:
     None (undefined) only when no same-parent pair exists at all (every coarse class has a
     single fine class), no cross-parent pair exists (one coarse class), or intra == 0.
     """
-    p = _check_parent(parent)
-    c = np.asarray(confusion)
-    if c.shape != (p.size, p.size):
-        raise ValueError(f"confusion matrix is {c.shape}, expected ({p.size}, {p.size})")
-    value = float(_acr_batch(c[None], p, normalization)[0])
-    return None if math.isnan(value) else value
+    return acr_parts(confusion, parent, normalization).value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,8 +310,7 @@ def bootstrap_acr(y_true, y_pred, parent, n_boot: int = 1000, seed: int = 0,
     (1 + confidence) / 2 percentiles (numpy's linear interpolation) of the others.
     """
     confidence = _check_confidence(confidence)
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(f"unknown normalization '{normalization}'; use 'column' or 'row'")
+    _check_normalization(normalization)
     n_boot = int(n_boot)
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
