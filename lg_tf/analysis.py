@@ -1,5 +1,5 @@
 """The paper's analysis tools: fine confusion matrix, ACR during and after training,
-Embedding Projector files and t-SNE points (Fig. 4); the figures are in `lg_tf.plots`.
+Embedding Projector files and t-SNE maps (Fig. 4); the figures are in `lg_tf.plots`.
 
 * `confusion_matrix`: `model.evaluate` with the compiled `ConfusionMatrix` metric (the one
   confusion-matrix path), exact on any number of replicas.
@@ -7,11 +7,14 @@ Embedding Projector files and t-SNE points (Fig. 4); the figures are in `lg_tf.p
   `EpochEnd` writes `test/acr*` to TensorBoard and results.json) plus a confusion image.
 * `final_analysis`: at the end of a run: confusion.json/.png, ACR with its per-coarse
   breakdown, and penultimate-layer features for TensorBoard's Embedding Projector.
+* `tsne_map`: the t-SNE of a finished run's features (`lg_tf.analyze tsne`, pipelines.tsne).
 
-ACR itself (`metrics.acr`) is a pure numpy function of the confusion counts."""
+ACR itself (`metrics.acr`, numbers from `stats.acr_parts`) is a pure numpy function of the
+confusion counts; features come from `lg_tf.features.extract`."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -21,10 +24,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lg_tf import features as features_lib
 from lg_tf import metrics, plots
-from lg_tf.files import write_json_atomic
-from lg_tf.data import pipeline
 from lg_tf.data.split import Split
+from lg_tf.files import write_json_atomic
 
 log = logging.getLogger("lg_tf")
 
@@ -176,8 +179,8 @@ def final_analysis(run, model_dir: str, writer, max_samples: int = MAX_PROJECTOR
                              "train_lib.evaluate(run) first")
         confusion = as_counts(run.test_confusion)  # counted by the final evaluate()
         result = metrics.acr(confusion, h.parent_array(), h.coarse_names)
-        out = {"test/acr": result.value, "test/acr_inter": _finite(result.inter),
-               "test/acr_intra": _finite(result.intra), "acr_breakdown": result.per_coarse}
+        out = {"test/acr": result.value, "test/acr_inter": finite(result.inter),
+               "test/acr_intra": finite(result.intra), "acr_breakdown": result.per_coarse}
         if result.value is None:
             out["test/acr_undefined_reason"] = result.reason
             log.info("ACR undefined: %s", result.reason)
@@ -203,7 +206,8 @@ def final_analysis(run, model_dir: str, writer, max_samples: int = MAX_PROJECTOR
     return out
 
 
-def _finite(x):
+def finite(x) -> float | None:
+    """x as a float, None when it is undefined (None, NaN, inf): JSON has no NaN."""
     return float(x) if x is not None and math.isfinite(x) else None
 
 
@@ -214,7 +218,7 @@ def write_confusion_json(path: str, confusion: np.ndarray, h, split: str, epoch:
                "fine_names": list(h.fine_names), "coarse_names": list(h.coarse_names),
                "parent": list(h.parent), "examples": int(np.sum(confusion))}
     if acr_result is not None:
-        payload["acr"] = {**acr_result.to_dict(), "inter": _finite(acr_result.inter)}
+        payload["acr"] = {**acr_result.to_dict(), "inter": finite(acr_result.inter)}
     write_json_atomic(path, payload)
 
 
@@ -230,29 +234,6 @@ def sample_indices(n: int, max_samples: int, seed: int = SAMPLE_SEED) -> np.ndar
     return np.sort(np.random.default_rng(seed).choice(n, max_samples, replace=False))
 
 
-def penultimate_features(model, split: Split, spec, batch_size: int = 200,
-                         with_logits: bool = False):
-    """Features of the layer named `features` (global average pool) for every image of split.
-
-    Returns float32 [N, D] (and the logits [N, K] when with_logits).
-    """
-    probe = keras.Model(model.inputs, [model.get_layer("features").output, model.outputs[0]])
-
-    @tf.function(reduce_retracing=True)
-    def forward(images):
-        feats, logits = probe(images, training=False)
-        return tf.cast(feats, tf.float32), tf.cast(logits, tf.float32)
-
-    ds = pipeline.make_dataset(split, spec, training=False, batch_size=batch_size, seed=0)
-    feats, logits = [], []
-    for images, _ in ds:
-        f, lg = forward(images)
-        feats.append(f.numpy())
-        logits.append(lg.numpy())
-    feats, logits = np.concatenate(feats), np.concatenate(logits)
-    return (feats, logits) if with_logits else feats
-
-
 def write_projector(model, split: Split, spec, h, fine: bool, projector_dir: str,
                     max_samples: int = MAX_PROJECTOR_SAMPLES, batch_size: int = 200) -> dict:
     """Embedding Projector files for up to max_samples images of split.
@@ -266,7 +247,9 @@ def write_projector(model, split: Split, spec, h, fine: bool, projector_dir: str
 
     index = sample_indices(len(split), max_samples)
     sample = split.take(index)
-    feats, logits = penultimate_features(model, sample, spec, batch_size, with_logits=True)
+    out = features_lib.extract(model, sample, spec, ["penultimate", features_lib.LOGITS],
+                               batch_size)
+    feats, logits = out["penultimate"], out[features_lib.LOGITS]
     parent = h.parent_array()
     if fine:
         header = ("fine", "coarse")
@@ -314,3 +297,37 @@ def tsne_points(features: np.ndarray, seed: int = 0) -> np.ndarray:
     return TSNE(n_components=2, random_state=seed, init="pca",
                 perplexity=perplexity).fit_transform(np.asarray(features, np.float64))
 
+
+@dataclasses.dataclass
+class TsneMap:
+    """The t-SNE of the penultimate features of a fixed-seed sample of one split of a run."""
+    points: np.ndarray       # [n, 2]
+    features: np.ndarray     # [n, D]
+    fine: np.ndarray         # [n] fine labels of the sample
+    coarse: np.ndarray       # [n] their coarse classes
+    hierarchy: object
+    cfg: object              # the run's Config
+    epoch: int               # of the checkpoint restored
+    total: int               # images in the split
+    text: str                # "n of N <split> images[, capped at --max_samples=...]"
+
+
+def tsne_map(model_dir: str, split_name: str = "test",
+             max_samples: int = MAX_PROJECTOR_SAMPLES) -> TsneMap:
+    """t-SNE of model_dir's newest checkpoint's features of up to `max_samples` images of a
+    split (`sample_indices`): what `lg_tf.analyze tsne` and `pipelines.tsne` draw."""
+    from lg_tf import train_lib  # train_lib imports this module
+    features_lib.check_tsne_samples(max_samples)
+    run = train_lib.restore_run(model_dir)
+    split = getattr(run.data, split_name)
+    index = sample_indices(len(split), max_samples)
+    sample = split.take(index)
+    text = (f"{len(index)} of {len(split)} {split_name} images"
+            + (f", capped at --max_samples={max_samples}" if len(index) < len(split) else ""))
+    log.info("t-SNE of the penultimate features of %s (checkpoint epoch %d)", text, run.epoch)
+    feats = features_lib.extract(run.model, sample, run.data.spec, ["penultimate"],
+                                 run.cfg.eval_batch_size)["penultimate"]
+    h = run.data.hierarchy
+    fine = np.asarray(sample.labels)
+    return TsneMap(tsne_points(feats), feats, fine, h.parent_array()[fine], h, run.cfg,
+                   run.epoch, len(split), text)

@@ -15,13 +15,10 @@ be where it was trained. Exit codes as for lg_tf.train: 0 done, 2 bad usage or i
 
 from __future__ import annotations
 
-import logging
 import os
 
 from lg_tf import cli
-from lg_tf.errors import ConfigError, RunError
-
-log = logging.getLogger("lg_tf")
+from lg_tf.errors import RunError
 
 # {group: flags}; a subcommand's group holds the flags that apply to it only.
 FLAG_GROUPS = {"analyze": ("model_dir", "split"), "acr": ("normalization", "saved_model"),
@@ -176,7 +173,7 @@ def acr_command(model_dir: str, split_name: str = "test", normalization: str = "
     path = os.path.join(model_dir, f"acr_{split_name}.json")
     payload = {"split": split_name, "source": source, "epoch": epoch,
                "examples": int(confusion.sum()), **result.to_dict(),
-               "inter": analysis._finite(result.inter), "confusion": confusion.tolist(),
+               "inter": analysis.finite(result.inter), "confusion": confusion.tolist(),
                "fine_names": list(h.fine_names), "coarse_names": list(h.coarse_names),
                "parent": list(h.parent)}
     files.write_json_atomic(path, payload)
@@ -219,28 +216,16 @@ def _num(x) -> str:
 def tsne_command(model_dir: str, split_name: str = "test", max_samples: int = 2000,
                  out: str = "") -> str:
     """t-SNE figure of model_dir's newest checkpoint's features; returns the PNG's path."""
-    from lg_tf import analysis, plots, train_lib
-    if max_samples < 10:
-        raise ConfigError(f"--max_samples={max_samples} is too few for t-SNE; use at least 10")
-    run = train_lib.restore_run(model_dir)
-    cfg, h, epoch = run.cfg, run.data.hierarchy, run.epoch
-    split = getattr(run.data, split_name)
-    index = analysis.sample_indices(len(split), max_samples)
-    capped = (f"{len(index)} of {len(split)} {split_name} images"
-              + (f", capped at --max_samples={max_samples}" if len(index) < len(split) else ""))
-    log.info("t-SNE of the penultimate features of %s (checkpoint epoch %d)", capped, epoch)
-    feats = analysis.penultimate_features(run.model, split.take(index), run.data.spec,
-                                          cfg.eval_batch_size)
-    points = analysis.tsne_points(feats)
-    coarse = h.parent_array()[split.labels[index]]
-    title = (f"t-SNE of penultimate features, {cfg.granularity}-trained {cfg.model} "
-             f"(epoch {epoch})\n{capped}; colour = coarse class, X = class mean")
+    from lg_tf import analysis, plots
+    m = analysis.tsne_map(model_dir, split_name, max_samples)
+    title = (f"t-SNE of penultimate features, {m.cfg.granularity}-trained {m.cfg.model} "
+             f"(epoch {m.epoch})\n{m.text}; colour = coarse class, X = class mean")
     out = out or os.path.join(model_dir, f"tsne_{split_name}.png")
     try:
-        plots.plot_tsne(points, coarse, h, out, title)
+        plots.plot_tsne(m.points, m.coarse, m.hierarchy, out, title)
     except OSError as e:
         raise RunError(f"cannot write --out={out} ({e.strerror or e})") from None
-    print(f"t-SNE plot of {capped} written to {out}")
+    print(f"t-SNE plot of {m.text} written to {out}")
     return out
 
 

@@ -1,6 +1,6 @@
 """One exception family for everything a user can get wrong, and the exit codes it maps to.
 
-The library raises; only the command-line entry points (`lg_tf.cli.run_main`) turn an
+The library raises; only the command-line entry point (`lg_tf.cli.run`) turns an
 `LgTfError` into one line on stderr and its `exit_code`. The table is documented in
 BUILD.md ("Exit codes") for schedulers and wrappers.
 """
@@ -8,7 +8,7 @@ BUILD.md ("Exit codes") for schedulers and wrappers.
 from __future__ import annotations
 
 EXIT_OK = 0
-EXIT_FAILURE = 1      # an unexpected error (a bug): Python's traceback is kept
+# 1: an unexpected error (a bug) leaves Python with its traceback and its own exit code.
 EXIT_USAGE = 2        # bad flag, bad input, a model_dir that cannot be used: fix and rerun
 EXIT_DIVERGED = 3     # non-finite loss under --on_nan=stop: last good checkpoint kept
 EXIT_PREEMPTED = 75   # SIGTERM/SIGINT: state saved, rerun the same command to resume

@@ -1,8 +1,10 @@
-"""Image features for clustering: from a trained lg_tf model, or label-free from pixels.
+"""Image features: from a trained lg_tf model, or label-free from pixels.
 
-`SOURCES` are what `lg_tf.discover --features` offers; `extract` computes any of them for
-every image of a split in one pass through the evaluation pipeline (no augmentation,
-images in order).
+`SOURCES` are what `lg_tf.discover --features` offers; `extract` computes any of them (and
+a model's `logits`) for every image of a split in one pass through the evaluation pipeline
+(no augmentation, images in order). It is the one feature path: discovery's clustering,
+the Embedding Projector and the t-SNE maps (lg_tf.analysis) all read features through it.
+Importing this module does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -12,14 +14,9 @@ import numpy as np
 from lg_tf.errors import ConfigError
 
 SOURCES = ("penultimate", "block", "pixels")
-SOURCE_HELP = {
-    "penultimate": "the coarse-trained model's pooled `features` layer (the input of its "
-                   "classifier)",
-    "block": "the coarse-trained model's last residual block one resolution before the "
-             "end, average-pooled (earlier, less coarse-specific features)",
-    "pixels": "the raw pixels resized to 32x32 (label-free baseline: no model)",
-}
+LOGITS = "logits"  # not a feature source for users: the model's first output, for extract()
 PIXEL_SIZE = 32
+MIN_TSNE_SAMPLES = 10
 
 
 def needs_model(source: str) -> bool:
@@ -33,8 +30,19 @@ def check_source(source: str) -> str:
     return source
 
 
+def check_tsne_samples(max_samples: int) -> int:
+    """Refuses a t-SNE sample too small to draw; checked before anything is trained or read."""
+    if max_samples < MIN_TSNE_SAMPLES:
+        raise ConfigError(f"--max_samples={max_samples} is too few for t-SNE; use at least "
+                          f"{MIN_TSNE_SAMPLES}")
+    return max_samples
+
+
 def extract(model, split, spec, sources, batch_size: int = 200) -> dict[str, np.ndarray]:
-    """{source: float32 [N, D]} for every image of `split`, in order, in one pass."""
+    """{source: float32 [N, D]} for every image of `split`, in order, in one pass.
+
+    `sources` are SOURCES and/or LOGITS (the model's first output, [N, K]).
+    """
     import tensorflow as tf
 
     from lg_tf.data import pipeline
@@ -66,6 +74,8 @@ def _probe(model, sources):
     for source in sources:
         if source == "penultimate":
             outputs[source] = model.get_layer("features").output
+        elif source == LOGITS:
+            outputs[source] = model.outputs[0]
         elif source == "block":
             outputs[source] = keras.layers.GlobalAveragePooling2D(name="block_features")(
                 _earlier_block(model).output)

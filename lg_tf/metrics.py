@@ -16,10 +16,13 @@ or the two heads' coarse probabilities averaged.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import keras
 import numpy as np
 from keras import ops
+
+from lg_tf import stats
 
 MODES = ("map_argmax", "sum_probs")
 COARSE_CONFUSION = "coarse_confusion"  # CoarseConfusion's name in every compiled run
@@ -126,36 +129,58 @@ def _pair_counts(y_true, pred, num_classes: int, weight):
     return ops.reshape(counts, (num_classes, num_classes))
 
 
+class _Ratio(keras.metrics.Metric):
+    """A sum over a sum (two scalar variables, `divide_no_nan`: 0 until anything is
+    counted). Both are sums, so MirroredStrategy's cross-replica sum keeps it exact.
+    Subclasses say what one batch adds to each (`_counts`)."""
+
+    def __init__(self, name: str, numerator: str, denominator: str, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.numerator = self.add_variable((), initializer="zeros", name=numerator)
+        self.denominator = self.add_variable((), initializer="zeros", name=denominator)
+
+    def _counts(self, y_true, y_pred, sample_weight):
+        """(numerator, denominator) of one batch."""
+        raise NotImplementedError
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        numerator, denominator = self._counts(y_true, y_pred, sample_weight)
+        self.numerator.assign_add(numerator)
+        self.denominator.assign_add(denominator)
+
+    def result(self):
+        return ops.divide_no_nan(self.numerator, self.denominator)
+
+    def reset_state(self):
+        self.numerator.assign(0.0)
+        self.denominator.assign(0.0)
+
+
+def _hits(pred, y_true, sample_weight):
+    """(weighted hits, total weight) of a batch of int32 predictions."""
+    hit = ops.cast(ops.equal(pred, y_true), "float32")
+    weight = _weights(sample_weight, hit)
+    return ops.sum(hit * weight), ops.sum(weight)
+
+
 @keras.saving.register_keras_serializable(package="lg_tf")
-class CoarseAccuracy(keras.metrics.Metric):
+class CoarseAccuracy(_Ratio):
     """Accuracy on coarse labels. With `parent` the model is fine-trained and y_true is fine;
     with `num_fine` too, y_pred is a joint model's output read by `source`."""
 
     def __init__(self, parent=None, mode: str = "map_argmax", name: str = "coarse_accuracy",
                  num_fine: int = 0, source: str = "coarse_head", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(name, "correct", "total", **kwargs)
         _check_mode(mode)
         _check_source(source)
         self.parent = None if parent is None else [int(p) for p in parent]
         self.mode = mode
         self.num_fine, self.source = int(num_fine), source
-        self.correct = self.add_variable((), initializer="zeros", name="correct")
-        self.total = self.add_variable((), initializer="zeros", name="total")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def _counts(self, y_true, y_pred, sample_weight):
         y_true, pred = coarse_pairs(y_true, y_pred, self.parent, self.mode, self.num_fine,
                                     self.source)
-        hit = ops.cast(ops.equal(pred, y_true), "float32")
-        weight = _weights(sample_weight, hit)
-        self.correct.assign_add(ops.sum(hit * weight))
-        self.total.assign_add(ops.sum(weight))
-
-    def result(self):
-        return ops.divide_no_nan(self.correct, self.total)
-
-    def reset_state(self):
-        self.correct.assign(0.0)
-        self.total.assign(0.0)
+        return _hits(pred, y_true, sample_weight)
 
     def get_config(self):
         return {**super().get_config(), "parent": self.parent, "mode": self.mode,
@@ -228,29 +253,17 @@ class CoarseConfusion(ConfusionMatrix):
 # --------------------------------------------------------------------------- beyond accuracy
 
 @keras.saving.register_keras_serializable(package="lg_tf")
-class FineAccuracy(keras.metrics.Metric):
+class FineAccuracy(_Ratio):
     """Fine accuracy of the first `num_fine` columns of y_pred (a joint model's fine head)."""
 
     def __init__(self, num_fine: int, name: str = "fine_accuracy", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(name, "correct", "total", **kwargs)
         self.num_fine = int(num_fine)
-        self.correct = self.add_variable((), initializer="zeros", name="correct")
-        self.total = self.add_variable((), initializer="zeros", name="total")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def _counts(self, y_true, y_pred, sample_weight):
         y_true = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         pred = ops.cast(ops.argmax(y_pred[:, :self.num_fine], axis=-1), "int32")
-        hit = ops.cast(ops.equal(pred, y_true), "float32")
-        weight = _weights(sample_weight, hit)
-        self.correct.assign_add(ops.sum(hit * weight))
-        self.total.assign_add(ops.sum(weight))
-
-    def result(self):
-        return ops.divide_no_nan(self.correct, self.total)
-
-    def reset_state(self):
-        self.correct.assign(0.0)
-        self.total.assign(0.0)
+        return _hits(pred, y_true, sample_weight)
 
     def get_config(self):
         return {**super().get_config(), "num_fine": self.num_fine}
@@ -349,7 +362,7 @@ class CoarseNLL(_CoarseProbabilityMetric):
 
 
 @keras.saving.register_keras_serializable(package="lg_tf")
-class SiblingMistakes(keras.metrics.Metric):
+class SiblingMistakes(_Ratio):
     """Share of fine mistakes whose predicted fine class has the true one's parent.
 
     y_true fine, y_pred fine logits (the first `num_fine` columns when given: a joint
@@ -357,13 +370,11 @@ class SiblingMistakes(keras.metrics.Metric):
     """
 
     def __init__(self, parent, num_fine: int = 0, name: str = "sibling_mistakes", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(name, "siblings", "mistakes", **kwargs)
         self.parent = [int(p) for p in parent]
         self.num_fine = int(num_fine)
-        self.siblings = self.add_variable((), initializer="zeros", name="siblings")
-        self.mistakes = self.add_variable((), initializer="zeros", name="mistakes")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def _counts(self, y_true, y_pred, sample_weight):
         y_true = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         fine = y_pred[:, :self.num_fine] if self.num_fine else y_pred
         pred = ops.cast(ops.argmax(fine, axis=-1), "int32")
@@ -371,15 +382,7 @@ class SiblingMistakes(keras.metrics.Metric):
         wrong = ops.cast(ops.not_equal(pred, y_true), "float32")
         same = ops.cast(ops.equal(ops.take(parent, pred), ops.take(parent, y_true)), "float32")
         weight = _weights(sample_weight, wrong)
-        self.mistakes.assign_add(ops.sum(wrong * weight))
-        self.siblings.assign_add(ops.sum(wrong * same * weight))
-
-    def result(self):
-        return ops.divide_no_nan(self.siblings, self.mistakes)
-
-    def reset_state(self):
-        self.siblings.assign(0.0)
-        self.mistakes.assign(0.0)
+        return ops.sum(wrong * same * weight), ops.sum(wrong * weight)
 
     def get_config(self):
         return {**super().get_config(), "parent": self.parent, "num_fine": self.num_fine}
@@ -420,58 +423,36 @@ class ACRResult:
         return dataclasses.asdict(self)
 
 
-def normalized_confusion(confusion: np.ndarray, normalization: str = "column") -> np.ndarray:
-    """Column-normalised (published: share of each *predicted* class) or row-normalised."""
-    c = np.asarray(confusion, dtype=np.float64)
-    if normalization == "column":
-        sums = c.sum(axis=0, keepdims=True)
-    elif normalization == "row":
-        sums = c.sum(axis=1, keepdims=True)
-    else:
-        raise ValueError(f"unknown normalization '{normalization}'; use 'column' or 'row'")
-    return np.divide(c, sums, out=np.zeros_like(c), where=sums > 0)
-
-
 def acr(confusion, parent, coarse_names=None, normalization: str = "column") -> ACRResult:
-    """Average Confusion Ratio (paper eq. 1, as implemented for the published numbers).
+    """Average Confusion Ratio (paper eq. 1) with its parts, per coarse class and the reason
+    when it is undefined; the numbers are `stats.acr_parts`' (the one ACR formula).
 
-    Normalise the fine confusion matrix, symmetrise S = (N + N^T) / 2, then over pairs
-    i < j: ACR = mean S over pairs with different parents / mean S over same-parent pairs.
     A coarse class with a single fine class has no same-parent pair and simply adds none
     (`note` names it); ACR is undefined (value None, `reason`) only when no same-parent
     pair exists at all, no cross-parent pair exists, or intra is 0.
     """
+    parts = stats.acr_parts(confusion, parent, normalization)
     parent = np.asarray(parent)
-    n = len(parent)
-    confusion = np.asarray(confusion)
-    if confusion.shape != (n, n):
-        raise ValueError(f"confusion matrix is {confusion.shape}, expected ({n}, {n})")
     names = list(coarse_names) if coarse_names is not None else [
         str(c) for c in range(int(parent.max()) + 1)]
-    norm = normalized_confusion(confusion, normalization)
-    s = (norm + norm.T) / 2
-    i, j = np.triu_indices(n, k=1)
-    same = parent[i] == parent[j]
-    inter = float(s[i, j][~same].mean()) if np.any(~same) else float("nan")
-    per_coarse = _per_coarse(s, parent, names)
-    parts = dict(per_coarse=per_coarse, normalization=normalization)
-    if not np.any(same):
-        return ACRResult(None, inter, None, **parts,
+    kept = dict(per_coarse=_per_coarse(parts.symmetric, parent, names),
+                normalization=normalization)
+    if math.isnan(parts.intra):
+        return ACRResult(None, parts.inter, None, **kept,
                          reason="every coarse class has a single fine class, so no "
                                 "same-parent pair exists")
     singletons = [names[c] for c in range(len(names)) if np.sum(parent == c) < 2]
     if singletons:
-        parts["note"] = (f"coarse class(es) {', '.join(singletons)} have a single fine class "
-                         "and contribute no same-parent pair")
-    intra = float(s[i, j][same].mean())
-    if not np.any(~same):
-        return ACRResult(None, inter, intra, **parts,
+        kept["note"] = (f"coarse class(es) {', '.join(singletons)} have a single fine class "
+                        "and contribute no same-parent pair")
+    if math.isnan(parts.inter):
+        return ACRResult(None, parts.inter, parts.intra, **kept,
                          reason="there is only one coarse class, so no cross-parent pair exists")
-    if intra == 0:
-        return ACRResult(None, inter, intra, **parts,
+    if parts.intra == 0:
+        return ACRResult(None, parts.inter, parts.intra, **kept,
                          reason="no fine class is ever confused with a sibling (intra "
                                 "confusion is 0), so the ratio is unbounded")
-    return ACRResult(inter / intra, inter, intra, **parts)
+    return ACRResult(parts.value, parts.inter, parts.intra, **kept)
 
 
 def _per_coarse(s: np.ndarray, parent: np.ndarray, names: list[str]) -> dict:

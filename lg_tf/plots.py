@@ -96,7 +96,7 @@ class ConfusionFigure:
         self._crop = None
 
     def render(self, confusion, title: str = "", path: str | None = None) -> bytes:
-        from lg_tf.metrics import normalized_confusion
+        from lg_tf.stats import normalized_confusion
         norm = normalized_confusion(confusion, "column")[np.ix_(self.order, self.order)]
         self.image.set_data(norm)
         if self.cells is not None:

@@ -7,7 +7,8 @@ reports can use it without starting TensorFlow.
   the one plain sentence a report prints for such an interval.
 - `acr_value`, `bootstrap_acr`: the Average Confusion Ratio (the definition of the
   paper, eq. 1, as its published code computes it) and its percentile bootstrap CI over
-  resampled test images.
+  resampled test images; `regrouped_accuracy`, a fine model's coarse accuracy under any
+  grouping of its classes, from its confusion matrix.
 - `bootstrap_correlation`: Pearson r and Spearman rho with percentile bootstrap CIs.
 - `matching_fraction`, `data_savings`: how much training data coarse labels need to match
   what fine labels reach, by linear interpolation of the accuracy-vs-fraction curve.
@@ -206,26 +207,58 @@ def direction(interval: Interval) -> str:
 
 # --------------------------------------------------------------------------- ACR
 
-def _acr_batch(confusions: np.ndarray, parent: np.ndarray, normalization: str) -> np.ndarray:
-    """ACR of each matrix in `confusions` (B, n, n); NaN where it is undefined."""
+def _check_normalization(normalization: str) -> str:
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"unknown normalization '{normalization}'; use 'column' or 'row'")
-    c = np.asarray(confusions, dtype=np.float64)
-    n = parent.size
-    i, j = np.triu_indices(n, k=1)
-    same = parent[i] == parent[j]
-    if not same.any() or same.all():
-        return np.full(c.shape[0], np.nan)
+    return normalization
+
+
+def _normalized_batch(c: np.ndarray, normalization: str) -> np.ndarray:
+    """Step 1 of `acr_value` on float counts (B, n, n); an empty column (row) gives zeros."""
     sums = c.sum(axis=1 if normalization == "column" else 2, keepdims=True)
-    norm = np.divide(c, sums, out=np.zeros_like(c), where=sums > 0)
-    s = (norm + np.swapaxes(norm, 1, 2)) / 2
+    return np.divide(c, sums, out=np.zeros_like(c), where=sums > 0)
+
+
+def _symmetric_batch(c: np.ndarray, normalization: str) -> np.ndarray:
+    """Steps 1-2 of `acr_value`: S = (N + N^T) / 2 of each matrix in c (B, n, n)."""
+    norm = _normalized_batch(c, normalization)
+    return (norm + np.swapaxes(norm, 1, 2)) / 2
+
+
+def _same_parent_pairs(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, same): the fine pairs i < j and whether the two share a parent."""
+    i, j = np.triu_indices(parent.size, k=1)
+    return i, j, parent[i] == parent[j]
+
+
+def _pair_means(s: np.ndarray, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Step 3 of `acr_value` on S (B, n, n): (inter, intra) per matrix, NaN where no such
+    pair exists."""
+    i, j, same = _same_parent_pairs(parent)
     pairs = s[:, i, j]
-    inter = pairs[:, ~same].mean(axis=1)
-    intra = pairs[:, same].mean(axis=1)
+    none = np.full(s.shape[0], np.nan)
+    inter = pairs[:, ~same].mean(axis=1) if (~same).any() else none
+    intra = pairs[:, same].mean(axis=1) if same.any() else none
+    return inter, intra
+
+
+def _ratio(inter: np.ndarray, intra: np.ndarray) -> np.ndarray:
+    """Step 4 of `acr_value`: inter / intra; +inf where siblings were never confused but
+    other classes were (intra 0, inter > 0: larger than any finite ACR), NaN where there is
+    no ratio at all (nothing confused, or no such pair)."""
     out = np.divide(inter, intra, out=np.full_like(inter, np.nan), where=intra > 0)
-    # Siblings never confused but other classes were: larger than any finite ACR.
     out[(intra == 0) & (inter > 0)] = np.inf
     return out
+
+
+def _acr_batch(confusions: np.ndarray, parent: np.ndarray, normalization: str) -> np.ndarray:
+    """ACR of each matrix in `confusions` (B, n, n); NaN where it is undefined."""
+    _check_normalization(normalization)
+    c = np.asarray(confusions, dtype=np.float64)
+    same = _same_parent_pairs(parent)[2]
+    if not same.any() or same.all():  # undefined whatever the counts: skip the arithmetic
+        return np.full(c.shape[0], np.nan)
+    return _ratio(*_pair_means(_symmetric_batch(c, normalization), parent))
 
 
 def _check_parent(parent) -> np.ndarray:
@@ -235,8 +268,39 @@ def _check_parent(parent) -> np.ndarray:
     return p
 
 
+def normalized_confusion(confusion, normalization: str = "column") -> np.ndarray:
+    """Step 1 of `acr_value` for one matrix: column-normalised (published: the share of each
+    *predicted* class) or row-normalised; an empty column (row) gives zeros."""
+    _check_normalization(normalization)
+    return _normalized_batch(np.asarray(confusion, dtype=np.float64)[None], normalization)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class ACRParts:
+    """The numbers `acr_value` is made of, for reports that show more than the ratio."""
+    symmetric: np.ndarray   # S = (N + N^T) / 2 (steps 1-2)
+    inter: float            # mean S over cross-parent pairs; NaN when there is none
+    intra: float            # mean S over same-parent pairs; NaN when there is none
+    value: float | None     # inter / intra (step 4); None when undefined
+
+
+def acr_parts(confusion, parent, normalization: str = "column") -> ACRParts:
+    """`acr_value` with its parts (see there)."""
+    p = _check_parent(parent)
+    c = np.asarray(confusion)
+    if c.shape != (p.size, p.size):
+        raise ValueError(f"confusion matrix is {c.shape}, expected ({p.size}, {p.size})")
+    _check_normalization(normalization)
+    s = _symmetric_batch(np.asarray(c, dtype=np.float64)[None], normalization)
+    inter, intra = _pair_means(s, p)
+    value = float(_ratio(inter, intra)[0])
+    return ACRParts(s[0], float(inter[0]), float(intra[0]),
+                    value if math.isfinite(value) else None)
+
+
 def acr_value(confusion, parent, normalization: str = "column") -> float | None:
-    """Average Confusion Ratio of a fine confusion matrix (paper eq. 1, as published code).
+    """Average Confusion Ratio of a fine confusion matrix (paper eq. 1, as implemented for
+    the published numbers).
 
     confusion[i, j] = count of images of true fine class i predicted as fine class j;
     parent[i] = coarse class of fine class i.
@@ -250,12 +314,7 @@ def acr_value(confusion, parent, normalization: str = "column") -> float | None:
     None (undefined) only when no same-parent pair exists at all (every coarse class has a
     single fine class), no cross-parent pair exists (one coarse class), or intra == 0.
     """
-    p = _check_parent(parent)
-    c = np.asarray(confusion)
-    if c.shape != (p.size, p.size):
-        raise ValueError(f"confusion matrix is {c.shape}, expected ({p.size}, {p.size})")
-    value = float(_acr_batch(c[None], p, normalization)[0])
-    return value if math.isfinite(value) else None
+    return acr_parts(confusion, parent, normalization).value
 
 
 def regrouped_accuracy(confusion, parent) -> float:
@@ -334,13 +393,14 @@ def bootstrap_acr(y_true, y_pred, parent, n_boot: int = 1000, seed: int = 0,
     value = `acr_value` of the confusion matrix of all images. Each of the `n_boot`
     replicates resamples the test images with replacement (as many as there are, drawn by
     numpy's default_rng(seed), so the result is deterministic given `seed`), counts its
-    confusion matrix (np.bincount) and computes its ACR. Replicates whose ACR is undefined
-    are skipped and counted in `skipped`. [low, high] = the (1 - confidence) / 2 and
-    (1 + confidence) / 2 percentiles (numpy's linear interpolation) of the others.
+    confusion matrix (np.bincount) and computes its ACR. A replicate whose siblings were
+    never confused but other classes were has an infinite ACR and counts at the top
+    (`infinite`); one with nothing confused has none and is skipped (`skipped`).
+    [low, high] = the (1 - confidence) / 2 and (1 + confidence) / 2 percentiles (numpy's
+    linear interpolation; a position among the infinite ones is inf) of the counted ones.
     """
     confidence = _check_confidence(confidence)
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(f"unknown normalization '{normalization}'; use 'column' or 'row'")
+    _check_normalization(normalization)
     n_boot = int(n_boot)
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")

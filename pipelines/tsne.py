@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from lg_tf import plots
+from lg_tf import features, plots
 from lg_tf import grid as grid_lib
 from lg_tf.grid import Context
 from pipelines import common, report
@@ -42,9 +42,7 @@ def grid(base) -> list[grid_lib.RunSpec]:
 
 
 def run(base, ctx: Context, max_samples: int = MAX_SAMPLES) -> dict:
-    if max_samples < 10:
-        raise grid_lib.PipelineError(f"--max_samples={max_samples} is too few for t-SNE; use at "
-                                   "least 10")
+    features.check_tsne_samples(max_samples)  # before anything is trained
     ctx = dataclasses.replace(ctx, seeds=1)   # one pair of models is the figure
     specs = grid(base)
     runs = grid_lib.run_grid(NAME, base, specs, ctx)
@@ -61,19 +59,10 @@ def run(base, ctx: Context, max_samples: int = MAX_SAMPLES) -> dict:
 
 def embed(model_dir: str, max_samples: int) -> dict:
     """Features of a fixed-seed test sample from the run's last checkpoint, and their t-SNE."""
-    from lg_tf import analysis, train_lib
-    run_ = train_lib.restore_run(model_dir)
-    epoch = run_.epoch
-    test = run_.data.test
-    index = analysis.sample_indices(len(test), max_samples)
-    sample = test.take(index)
-    feats = analysis.penultimate_features(run_.model, sample, run_.data.spec,
-                                          run_.cfg.eval_batch_size)
-    h = run_.data.hierarchy
-    fine = np.asarray(sample.labels)
-    coarse = h.parent_array()[fine]
-    return {"points": analysis.tsne_points(feats, seed=0), "features": feats, "fine": fine,
-            "coarse": coarse, "hierarchy": h, "epoch": epoch, "total": len(test)}
+    from lg_tf import analysis
+    m = analysis.tsne_map(model_dir, "test", max_samples)
+    return {"points": m.points, "features": m.features, "fine": m.fine, "coarse": m.coarse,
+            "hierarchy": m.hierarchy, "epoch": m.epoch, "total": m.total}
 
 
 def separation(m: dict) -> tuple[float | None, float | None]:

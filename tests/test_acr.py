@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lg_tf import analysis, metrics, plots
+from lg_tf import analysis, metrics, plots, stats
 from lg_tf.hierarchy import Hierarchy
 
 # 4 fine classes a, b | c, d in 2 coarse classes X = {a, b}, Y = {c, d}.
@@ -140,7 +140,7 @@ def test_empty_predicted_column_gives_no_nan_or_division_error():
                   [0, 1, 4, 0],
                   [1, 0, 3, 0]])
     with np.errstate(all="raise"):
-        norm = metrics.normalized_confusion(c, "column")
+        norm = stats.normalized_confusion(c, "column")
         result = metrics.acr(c, PARENT, NAMES)
         empty = metrics.acr(np.zeros((4, 4)), PARENT, NAMES)
     assert np.all(norm[:, 3] == 0) and np.all(np.isfinite(norm))

@@ -23,7 +23,7 @@ from lg_tf import hierarchy as hier_lib
 from lg_tf.config import Config
 from lg_tf.data import datasets
 from lg_tf.errors import DataError, HierarchyError
-from test_pipeline import _write_tfds_metadata  # the one way tests fake `tfds build`
+from test_input_pipeline import _write_tfds_metadata  # the one way tests fake `tfds build`
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = {"animal": ["cat", "dog"], "vehicle": ["bus", "car"]}

@@ -301,7 +301,7 @@ def test_discovery_pipeline_on_mocked_cifar10(tmp_path):
     """pipelines.discovery end to end on TFDS mock data (random images and labels): CC, FC
     and the discovered runs train, k=auto reuses a fixed k's run when the labels agree, the
     report has a row per feature source and k, and untrained k are scored only."""
-    from test_pipeline import mock_tfds
+    from test_input_pipeline import mock_tfds
 
     from lg_tf.config import Config
     from pipelines import discovery

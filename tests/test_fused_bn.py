@@ -262,7 +262,7 @@ def test_bfloat16_model_trains_like_before(monkeypatch):
 
 @pytest.mark.parametrize("arch", sorted(TINY))
 def test_checkpoint_of_the_old_model_restores(monkeypatch, tmp_path, arch):
-    """A tf.train.Checkpoint (as callbacks.Checkpointer writes) of the model as built before
+    """A tf.train.Checkpoint (as checkpoints.Checkpointer writes) of the model as built before
     restores into today's model, every variable, under the same keys."""
     old, new = _models(monkeypatch, arch)
     x, y = _fixed_batch()

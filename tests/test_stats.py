@@ -2,8 +2,9 @@
 hand-built confusion matrices, bootstrap CIs of ACR and of correlations, and the matching
 fraction of the coarse-trained accuracy curve.
 
-lg_tf.stats itself imports no TensorFlow (checked in a subprocess below). Only
-`test_acr_value_equals_metrics_acr` imports lg_tf.metrics, which imports Keras/TensorFlow.
+lg_tf.stats itself imports no TensorFlow (checked in a subprocess below), and neither does
+this module. `metrics.acr` takes its numbers from `stats.acr_parts`; tests/test_acr.py checks
+it against the same hand-computed values.
 """
 
 import math
@@ -189,19 +190,16 @@ def test_acr_value_undefined_cases():
     assert stats.acr_value(empty, [0, 0, 1]) == pytest.approx(11 / 15, rel=1e-12)
 
 
-def test_acr_value_equals_metrics_acr():
-    """Imports lg_tf.metrics, hence Keras/TensorFlow (the only test here that does)."""
-    metrics = pytest.importorskip("lg_tf.metrics")
-    rng = np.random.default_rng(3)
-    cases = [(C, PARENT), (C, [0, 0, 1, 1])]
-    for _ in range(5):
-        parent = np.repeat(np.arange(3), [2, 3, 4])
-        cases.append((rng.integers(0, 20, size=(9, 9)), rng.permutation(parent)))
-    for confusion, parent in cases:
-        for norm in ("column", "row"):
-            theirs = metrics.acr(confusion, parent, normalization=norm).value
-            assert theirs is not None
-            assert stats.acr_value(confusion, parent, norm) == pytest.approx(theirs, rel=1e-12)
+def test_acr_parts_by_hand():
+    parts = stats.acr_parts(C, PARENT)   # the matrix of test_acr_value_by_hand
+    assert parts.inter == pytest.approx(93 / 1440, rel=1e-12)
+    assert parts.intra == pytest.approx(121 / 720, rel=1e-12)
+    assert parts.value == stats.acr_value(C, PARENT) == pytest.approx(93 / 242, rel=1e-12)
+    assert parts.symmetric[0, 2] == pytest.approx(13 / 72, rel=1e-12)
+    assert parts.symmetric.shape == (4, 4)
+    np.testing.assert_allclose(parts.symmetric, parts.symmetric.T)
+    lonely = stats.acr_parts(np.eye(3), [0, 1, 2])
+    assert math.isnan(lonely.intra) and lonely.value is None
 
 
 # --------------------------------------------------------------------------- bootstrap ACR

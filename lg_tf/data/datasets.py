@@ -1,8 +1,9 @@
-"""Dataset registry: what each --dataset means, and `prepare()` that turns a config into data.
+"""`prepare()`: a config turned into data, through the --dataset's entry in `registry`.
 
-`prepare` resolves the hierarchy, loads both splits through the right source, applies the
-training fraction and label noise (numpy, once, before the tf.data graph is built) and
-reports the counts they produced.
+`prepare` resolves the hierarchy, loads both splits through the dataset's source, applies
+the training fraction and label noise (numpy, once, before the tf.data graph is built) and
+reports the counts they produced. What differs between datasets lives in
+`registry.DATASETS`; nothing here branches on the dataset's name.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ import os
 import numpy as np
 
 from lg_tf import hierarchy as hier_lib
-from lg_tf.data import embedded, labels_file, pipeline, sources
+from lg_tf.data import labels_file, pipeline, sources
+# The registry lives in a TensorFlow-free module so that flag parsing never imports TF.
+from lg_tf.data.registry import DATASETS, IMAGENET_MEAN, IMAGENET_STD, DatasetInfo  # noqa: F401
 from lg_tf.data.split import Split
 from lg_tf.errors import DataError
 
 log = logging.getLogger(__name__)
-
-# The registry lives in a TensorFlow-free module so that flag parsing never imports TF.
-from lg_tf.data.registry import DATASETS, IMAGENET_MEAN, IMAGENET_STD, DatasetInfo  # noqa: E402,F401
 
 
 @dataclasses.dataclass
@@ -69,20 +69,14 @@ def _resolve_hierarchy(cfg) -> hier_lib.Hierarchy:
         return hier_lib.from_digit_string(cfg.coarse_zero)
     if cfg.hierarchy_file:
         return hier_lib.from_file(cfg.hierarchy_file)
-    name = cfg.hierarchy or DATASETS[cfg.dataset].default_hierarchy
+    info = DATASETS[cfg.dataset]
+    name = cfg.hierarchy or info.default_hierarchy
     if name:
         return hier_lib.named(name)
-    if cfg.dataset == "folder":
-        root = _folder_root(cfg)
-        return hier_lib.from_folder_tree(sources.folder_tree_root(root),
-                                         name=os.path.basename(os.path.normpath(root)))
+    if info.hierarchy_from_tree(cfg):
+        return info.tree_hierarchy(cfg)
     raise DataError(f"--dataset={cfg.dataset} needs a hierarchy: pass --hierarchy "
                     "(e.g. imagenet_dog_cat) or --hierarchy_file")
-
-
-def _hierarchy_from_tree(cfg) -> bool:
-    return (cfg.dataset == "folder" and not (cfg.coarse_zero or cfg.hierarchy_file)
-            and not (cfg.hierarchy or DATASETS[cfg.dataset].default_hierarchy))
 
 
 def check_coarse_classes(cfg, h: hier_lib.Hierarchy) -> None:
@@ -94,8 +88,9 @@ def check_coarse_classes(cfg, h: hier_lib.Hierarchy) -> None:
     shown = ", ".join(kids[:5]) + (", ..." if len(kids) > 5 else "")
     what = (f"1 coarse class ('{h.coarse_names[0]}', with {len(kids)} fine "
             f"class{'' if len(kids) == 1 else 'es'}: {shown})")
-    if _hierarchy_from_tree(cfg):
-        tree = sources.folder_tree_root(_folder_root(cfg))
+    info = DATASETS[cfg.dataset]
+    if info.hierarchy_from_tree(cfg):
+        tree = sources.folder_tree_root(info.root(cfg))
         where = f"the image folder '{tree}'"
         fix = (f"add a second coarse folder ({os.path.join(tree, '<coarse>', '<fine>')}/"
                "<images>) or pass a --hierarchy_file grouping the fine classes into 2 or more "
@@ -113,58 +108,22 @@ def check_coarse_classes(cfg, h: hier_lib.Hierarchy) -> None:
 def image_spec(cfg) -> pipeline.ImageSpec:
     info = DATASETS[cfg.dataset]
     size = cfg.image_size or info.image_size
-    augment = info.augment if cfg.dataset != "folder" else ("cifar" if size <= 64 else "imagenet")
-    return pipeline.ImageSpec(size, augment, info.mean, info.std)
-
-
-def _folder_root(cfg) -> str:
-    if not cfg.data_dir:
-        raise DataError("--dataset=folder needs --data_dir pointing at the image folder root")
-    return cfg.data_dir
-
-
-def load_splits(cfg, h: hier_lib.Hierarchy) -> dict[str, Split]:
-    data_dir = cfg.data_dir or None
-    skip = getattr(cfg, "skip_corrupt", False)
-    if cfg.dataset == "embedded":
-        return {s: sources.load_embedded(h, s, data_dir) for s in ("train", "test")}
-    if cfg.dataset in ("cifar10", "cifar100"):
-        return {s: sources.load_cifar(cfg.dataset, h, s, data_dir) for s in ("train", "test")}
-    if cfg.dataset == "imagenet2012":
-        return {s: sources.load_imagenet_tfds(h, s, data_dir, skip) for s in ("train", "test")}
-    return sources.load_folder(_folder_root(cfg), h, cfg.holdout_fraction, cfg.seed, skip)
-
-
-def dataset_classes(cfg) -> tuple[list[str], str] | None:
-    """(the dataset's fine class names, how to call the dataset), where known before loading.
-
-    None for imagenet2012 (its 1000 names come with the TFDS builder) and for a folder
-    whose hierarchy is its own tree.
-    """
-    if cfg.dataset == "embedded":
-        return list(embedded.FINE_NAMES), "--dataset=embedded"
-    if cfg.dataset == "cifar10":
-        return list(hier_lib.CIFAR10_CLASSES), "--dataset=cifar10"
-    if cfg.dataset == "cifar100":
-        return list(hier_lib.CIFAR100_FINE), "--dataset=cifar100"
-    if cfg.dataset == "folder" and (cfg.hierarchy or cfg.hierarchy_file or cfg.coarse_zero):
-        root = _folder_root(cfg)
-        return (sources.folder_class_names(sources.folder_tree_root(root)),
-                f"the image folder '{root}'")
-    return None
+    return pipeline.ImageSpec(size, info.augment_for(size), info.mean, info.std)
 
 
 def check_classes(cfg, h: hier_lib.Hierarchy) -> int:
     """Refuses a hierarchy naming classes the dataset lacks; logs the classes it leaves out.
 
-    Returns how many of the dataset's classes the hierarchy does not use (0 if unknown).
+    Returns how many of the dataset's classes the hierarchy does not use (0 if unknown:
+    imagenet2012's 1000 names come with the TFDS builder, and a folder whose hierarchy is
+    its own tree uses all of its classes).
     """
-    known = dataset_classes(cfg)
+    known = DATASETS[cfg.dataset].classes(cfg)
     if known is None:
         return 0
     names, what = known
-    if cfg.coarse_zero and cfg.dataset == "folder":
-        _check_cifar10_folder(names, what)
+    if cfg.coarse_zero:
+        _check_cifar10_names(names, what)
     table = h.source_to_fine(names, what)
     unused = [n for n, fine in zip(names, table) if fine < 0]
     if unused:
@@ -174,8 +133,9 @@ def check_classes(cfg, h: hier_lib.Hierarchy) -> int:
     return len(unused)
 
 
-def _check_cifar10_folder(names: list[str], what: str) -> None:
-    """--coarse_zero numbers the CIFAR-10 classes: the folder must have all ten of them."""
+def _check_cifar10_names(names: list[str], what: str) -> None:
+    """--coarse_zero numbers the CIFAR-10 classes: the dataset (CIFAR-10 itself, or a folder
+    of its classes) must have all ten of them."""
     missing = [n for n in hier_lib.CIFAR10_CLASSES if n not in names]
     if missing:
         raise DataError(
@@ -213,23 +173,8 @@ def fingerprint(cfg, h: hier_lib.Hierarchy | None = None) -> str:
             "coarse": list(h.coarse_names), "parent": list(h.parent)}
     if cfg.labels_file:  # other fine labels are other data; its path is not part of it
         head["labels_file"] = _labels(cfg.labels_file).digest
-    data_dir = cfg.data_dir or None
-    if cfg.dataset == "folder":
-        files = sources.folder_files(_folder_root(cfg), h)
-    elif cfg.dataset == "imagenet2012":
-        files = []
-        for split in ("train", "test"):
-            if not sources.imagenet_cache_complete(h, split, data_dir):
-                raise DataError(f"the imagenet2012 {split} images of hierarchy '{h.name}' are "
-                                f"not extracted yet under --data_dir={cfg.data_dir or '~'}, so "
-                                "they have no fingerprint; run datasets.prepare (or a "
-                                "training run) once to extract them")
-            cache = sources.imagenet_cache_dir(h, split, data_dir)
-            files += [(f"{split}/{p}", n) for p, n in sources.folder_files(cache, h)]
-    else:
-        name = embedded.LgShapes.name if cfg.dataset == "embedded" else cfg.dataset
-        head["tfds"] = sources.tfds_identity(name, data_dir)
-        files = []
+    extra, files = DATASETS[cfg.dataset].identity(cfg, h)
+    head.update(extra)
     digest.update(json.dumps(head, sort_keys=True).encode())
     for path, size in files:
         digest.update(f"\n{path}\t{size}".encode("utf-8", "surrogateescape"))
@@ -237,12 +182,11 @@ def fingerprint(cfg, h: hier_lib.Hierarchy | None = None) -> str:
 
 
 def prepare(cfg) -> Data:
+    info = DATASETS[cfg.dataset]
     source_h = source_hierarchy(cfg)
-    if cfg.dataset == "folder":
-        sources.check_split_classes(
-            _folder_root(cfg), None if _hierarchy_from_tree(cfg) else set(source_h.fine_names))
+    info.check(cfg, source_h)
     unused_classes = check_classes(cfg, source_h)
-    splits = load_splits(cfg, source_h)
+    splits = info.load(cfg, source_h)
     h = source_h
     if cfg.labels_file:
         h, splits = _apply_labels_file(cfg, source_h, splits)
@@ -284,11 +228,12 @@ def prepare(cfg) -> Data:
 
 def _apply_labels_file(cfg, source_h: hier_lib.Hierarchy, splits: dict[str, Split]):
     """(the labels file's hierarchy, the splits relabelled with its fine classes)."""
-    if cfg.dataset == "imagenet2012":
+    info = DATASETS[cfg.dataset]
+    if not info.takes_labels_file:
         raise DataError("--labels_file works with image folders, embedded, cifar10 and "
                         "cifar100; for ImageNet classes, point --dataset=folder at the images")
     labels = _labels(cfg.labels_file)
-    root = _folder_root(cfg) if cfg.dataset == "folder" else None
+    root = info.root(cfg)
     out = {name: labels_file.apply(labels, split, name, root, source_h)
            for name, split in splits.items()}
     h = labels_file.hierarchy_for(labels, source_h)
