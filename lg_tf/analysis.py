@@ -250,10 +250,10 @@ def write_projector(model, split: Split, spec, h, fine: bool, projector_dir: str
     out = features_lib.extract(model, sample, spec, ["penultimate", features_lib.LOGITS],
                                batch_size)
     feats, logits = out["penultimate"], out[features_lib.LOGITS]
-    parent = h.parent_array()
+    parent = h.extended_parent()
     if fine:
         header = ("fine", "coarse")
-        rows = [(h.fine_names[y], h.coarse_names[parent[y]]) for y in sample.labels]
+        rows = [(h.fine_name_of(y), h.coarse_names[parent[y]]) for y in sample.labels]
     else:
         header = ("coarse", "predicted_coarse")
         rows = [(h.coarse_names[parent[y]], h.coarse_names[p])
@@ -329,5 +329,5 @@ def tsne_map(model_dir: str, split_name: str = "test",
                                  run.cfg.eval_batch_size)["penultimate"]
     h = run.data.hierarchy
     fine = np.asarray(sample.labels)
-    return TsneMap(tsne_points(feats), feats, fine, h.parent_array()[fine], h, run.cfg,
+    return TsneMap(tsne_points(feats), feats, fine, h.extended_parent()[fine], h, run.cfg,
                    run.epoch, len(split), text)

@@ -44,6 +44,21 @@ class Hierarchy:
     def parent_array(self) -> np.ndarray:
         return np.asarray(self.parent, dtype=np.int32)
 
+    def extended_parent(self) -> np.ndarray:
+        """The coarse class of every label value: a fine label f < num_fine has parent[f];
+        the label num_fine + c marks an image known only by its coarse class c (partial fine
+        labels). The one table that turns any label into its coarse class."""
+        return np.concatenate([self.parent_array(),
+                               np.arange(self.num_coarse, dtype=np.int32)])
+
+    def coarse_only_label(self, coarse: int) -> int:
+        """The label of an image whose coarse class is known and fine class is not."""
+        return self.num_fine + int(coarse)
+
+    def fine_name_of(self, label: int) -> str:
+        """The fine class name of a label, or '' for a coarse-only one."""
+        return self.fine_names[label] if label < self.num_fine else ""
+
     def children(self, coarse: int) -> list[int]:
         return [f for f, p in enumerate(self.parent) if p == coarse]
 
@@ -394,6 +409,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 def from_folder_tree(root: str, name: str | None = None) -> Hierarchy:
     """root/<coarse>/<fine>/<images>: coarse and fine classes are the sorted folder names.
+    Images directly in root/<coarse>/ beside its fine folders are that coarse class's images
+    without a fine label (partial fine labels; data/sources.coarse_only_images).
 
     A tree of class folders that all hold images directly (root/<class>/<images>, coarse
     labels only) is a hierarchy whose every coarse class has one fine class of the same
@@ -412,9 +429,18 @@ def from_folder_tree(root: str, name: str | None = None) -> Hierarchy:
     for coarse in classes:
         fines = sorted(_subdirs(os.path.join(root, coarse)))
         if not fines:
-            raise HierarchyError(f"folder '{os.path.join(root, coarse)}' has no fine-class "
-                                 "subfolders; the layout is root/<coarse>/<fine>/<images> (for "
-                                 "a flat root/<fine>/<images> tree, pass --hierarchy_file)")
+            raise HierarchyError(
+                f"folder '{os.path.join(root, coarse)}' has no fine-class subfolders while "
+                "other coarse classes have them, so none of its images has a fine label; put "
+                f"some of them in {os.path.join(root, coarse, '<fine>')}/ (the others may stay "
+                f"in {os.path.join(root, coarse)}/ with their coarse label only), or for a flat "
+                "root/<fine>/<images> tree pass --hierarchy_file")
+        same = [f for f in fines if f in classes]
+        if same:
+            raise HierarchyError(
+                f"fine-class folder '{os.path.join(root, coarse, same[0])}' has the name of a "
+                f"coarse class ('{same[0]}'), so a label '{same[0]}' would mean two things; "
+                "rename the fine folder")
         groups.append((coarse, fines))
     if not groups:
         raise HierarchyError(f"folder '{root}' has no class subfolders; the layout is "

@@ -96,6 +96,18 @@ def coarse_log_probs(y_pred, parent=None, num_fine: int = 0, source: str = "coar
     return ops.logaddexp(head, coarse_log_probabilities(fine, parent)) - np.log(2.0)
 
 
+def true_coarse(y_true, parent):
+    """The coarse class of each label: a fine label f < F is parent[f]; a label F + c marks an
+    image known only by its coarse class c (partial fine labels, Hierarchy.extended_parent)."""
+    extended = list(parent) + list(range(int(np.max(parent)) + 1))
+    return ops.take(ops.convert_to_tensor(extended, "int32"), y_true)
+
+
+def fine_known(y_true, num_fine: int):
+    """1.0 where the label is a fine class, 0.0 where only the coarse class is known."""
+    return ops.cast(ops.less(y_true, num_fine), "float32")
+
+
 def coarse_pairs(y_true, y_pred, parent=None, mode: str = "map_argmax", num_fine: int = 0,
                  source: str = "coarse_head"):
     """(true coarse, predicted coarse) int32 vectors of a batch.
@@ -113,7 +125,7 @@ def coarse_pairs(y_true, y_pred, parent=None, mode: str = "map_argmax", num_fine
     else:
         fine = split_heads(y_pred, num_fine)[0] if num_fine else y_pred
         pred = coarse_predictions(fine, parent, mode)
-    return ops.take(ops.convert_to_tensor(parent, "int32"), y_true), ops.cast(pred, "int32")
+    return true_coarse(y_true, parent), ops.cast(pred, "int32")
 
 
 def _weights(sample_weight, like):
@@ -201,8 +213,10 @@ class ConfusionMatrix(keras.metrics.Metric):
         y_true = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         # The first num_classes columns: all of a fine model's, a joint model's fine head.
         pred = ops.cast(ops.argmax(y_pred[:, :self.num_classes], axis=-1), "int32")
-        self.counts.assign_add(_pair_counts(y_true, pred, self.num_classes,
-                                            ops.ones_like(pred, dtype="float32")))
+        # An image known only by its coarse class (label >= num_classes) is not counted.
+        known = fine_known(y_true, self.num_classes)
+        y_true = ops.minimum(y_true, self.num_classes - 1)
+        self.counts.assign_add(_pair_counts(y_true, pred, self.num_classes, known))
 
     def result(self):
         # A tensor, not the variable: distribution strategies reduce step outputs, and a
@@ -263,7 +277,8 @@ class FineAccuracy(_Ratio):
     def _counts(self, y_true, y_pred, sample_weight):
         y_true = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         pred = ops.cast(ops.argmax(y_pred[:, :self.num_fine], axis=-1), "int32")
-        return _hits(pred, y_true, sample_weight)
+        known = fine_known(y_true, self.num_fine)   # coarse-only images have no fine answer
+        return _hits(pred, y_true, known * _weights(sample_weight, known))
 
     def get_config(self):
         return {**super().get_config(), "num_fine": self.num_fine}
@@ -284,7 +299,7 @@ class _CoarseProbabilityMetric(keras.metrics.Metric):
         """(true coarse int32 [N], log P(coarse) float32 [N, C])."""
         y_true = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         if self.parent is not None:
-            y_true = ops.take(ops.convert_to_tensor(self.parent, "int32"), y_true)
+            y_true = true_coarse(y_true, self.parent)
         return y_true, coarse_log_probs(y_pred, self.parent, self.num_fine, self.source)
 
     def get_config(self):
@@ -379,8 +394,10 @@ class SiblingMistakes(_Ratio):
         fine = y_pred[:, :self.num_fine] if self.num_fine else y_pred
         pred = ops.cast(ops.argmax(fine, axis=-1), "int32")
         parent = ops.convert_to_tensor(self.parent, "int32")
-        wrong = ops.cast(ops.not_equal(pred, y_true), "float32")
-        same = ops.cast(ops.equal(ops.take(parent, pred), ops.take(parent, y_true)), "float32")
+        known = fine_known(y_true, len(self.parent))   # coarse-only images make no fine mistake
+        wrong = ops.cast(ops.not_equal(pred, y_true), "float32") * known
+        same = ops.cast(ops.equal(ops.take(parent, pred), true_coarse(y_true, self.parent)),
+                        "float32")
         weight = _weights(sample_weight, wrong)
         return ops.sum(wrong * same * weight), ops.sum(wrong * weight)
 

@@ -133,7 +133,11 @@ def build_model(cfg: config_lib.Config, num_outputs: int, num_fine: int, spec):
     return models.build_model(cfg.model, num_fine if joint else num_outputs, **kwargs)
 
 
-def compile_model(model, cfg: config_lib.Config, h, steps_per_epoch: int) -> None:
+def compile_model(model, cfg: config_lib.Config, h, steps_per_epoch: int,
+                  partial: bool = False) -> None:
+    """Optimizer, loss and metrics; `partial`: some training images have only a coarse
+    label (partial fine labels), which the fine target learns from through its summed
+    softmax."""
     if cfg.lr_schedule == "step":
         lr = optim.step_schedule(cfg.learning_rate, cfg.scaled_milestones, cfg.lr_decay,
                                  steps_per_epoch)
@@ -143,11 +147,15 @@ def compile_model(model, cfg: config_lib.Config, h, steps_per_epoch: int) -> Non
         optimizer=optim.CoupledSGD(lr, momentum=cfg.momentum,
                                    coupled_weight_decay=cfg.weight_decay,
                                    skip_nonfinite=cfg.on_nan == "skip_batch"),
-        loss=target_loss(cfg, h), metrics=run_metrics(cfg, h), jit_compile=cfg.jit_compile)
+        loss=target_loss(cfg, h, partial), metrics=run_metrics(cfg, h),
+        jit_compile=cfg.jit_compile)
 
 
-def target_loss(cfg: config_lib.Config, h) -> keras.losses.Loss:
-    """The training loss of `--granularity` (coarse and fine: plain cross-entropy)."""
+def target_loss(cfg: config_lib.Config, h, partial: bool = False) -> keras.losses.Loss:
+    """The training loss of `--granularity` (coarse and fine: plain cross-entropy; fine on
+    partly fine-labelled data: the fine or the summed-coarse cross-entropy per image)."""
+    if partial and cfg.granularity == "fine":
+        return losses.PartialFineCrossEntropy(h.parent)
     if cfg.granularity == "joint":
         return losses.JointCrossEntropy(h.parent, cfg.coarse_loss_weight)
     if cfg.granularity == "soft_labels":
@@ -285,7 +293,7 @@ def build_run(cfg: config_lib.Config, model_dir: str, strategy=None, fresh: bool
     data = data or datasets.prepare(cfg)
     h = data.hierarchy
     fine = config_lib.fine_outputs(cfg.granularity)
-    parent = None if fine else h.parent_array()
+    parent = None if fine else h.extended_parent()
     if data.train is not None and len(data.train) < cfg.batch_size:
         raise RunError(f"only {len(data.train)} training images for --batch_size="
                        f"{cfg.batch_size}; lower the batch size or raise --train_fraction")
@@ -293,7 +301,8 @@ def build_run(cfg: config_lib.Config, model_dir: str, strategy=None, fresh: bool
     out_dir = _worker_dir(model_dir, strategy)
     with dtype_policy(cfg.mixed_precision), strategy.scope():
         model = build_model(cfg, num_outputs(cfg, h), h.num_fine, data.spec)
-        compile_model(model, cfg, h, max(steps, 1))
+        compile_model(model, cfg, h, max(steps, 1),
+                      partial=bool(data.stats.get("train_coarse_only")))
         model.optimizer.build(model.trainable_variables)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         compat.patch_multi_worker_reduce()
@@ -494,7 +503,7 @@ def _callbacks(run: Run, results: Results, writer, guard) -> list:
         eval_train = input_data(
             run.strategy, run.data.train, run.data.spec, training=False,
             batch_size=run.cfg.eval_batch_size, seed=run.cfg.seed,
-            parent=None if run.fine else run.data.hierarchy.parent_array())
+            parent=None if run.fine else run.data.hierarchy.extended_parent())
         out.append(cb.TrainSplitEval(eval_train, run.cfg.eval_steps or None))
     if run.cfg.lr_schedule == "plateau":
         out.append(keras.callbacks.ReduceLROnPlateau(

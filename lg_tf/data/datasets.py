@@ -201,15 +201,23 @@ def prepare(cfg) -> Data:
         raise DataError(f"--train_fraction={cfg.train_fraction} keeps no training image "
                         f"(the largest class has {np.bincount(splits['train'].labels).max()}); "
                         "raise it")
+    _check_partial(cfg, h, train)
     labels, resampled, changed = pipeline.noisy_fine_labels(
         train.labels, h.parent_array(), cfg.label_noise, cfg.seed)
+    labels = pipeline.partial_fine_labels(labels, h.parent_array(), cfg.fine_label_fraction,
+                                          cfg.seed)
     train = train.relabel(labels)
+    fine_known = train.labels < h.num_fine
     stats = {
         "train_examples": len(train), "test_examples": len(test),
         "train_examples_before_fraction": len(splits["train"]),
         "train_fraction": cfg.train_fraction,
         "label_noise": cfg.label_noise, "noise_resampled": resampled, "noise_changed": changed,
-        "train_per_fine_class": np.bincount(train.labels, minlength=h.num_fine).tolist(),
+        "train_per_fine_class": np.bincount(train.labels[fine_known],
+                                            minlength=h.num_fine).tolist(),
+        "fine_label_fraction": cfg.fine_label_fraction,
+        "train_fine_labelled": int(fine_known.sum()),
+        "train_coarse_only": int((~fine_known).sum()),
         "dataset_classes_unused": unused_classes,
         "fingerprint": fingerprint(cfg, source_h),  # of the source, before fraction and noise
     }
@@ -223,7 +231,33 @@ def prepare(cfg) -> Data:
     log.info("%s: train %d images (fraction %.2f of %d), test %d; label noise p=%.3f "
              "resampled %d labels, %d changed", h.name, len(train), cfg.train_fraction,
              len(splits["train"]), len(test), cfg.label_noise, resampled, changed)
+    if stats["train_coarse_only"]:
+        log.info("partial fine labels: %d of %d training images have a fine label, %d only "
+                 "their coarse one", stats["train_fine_labelled"], len(train),
+                 stats["train_coarse_only"])
     return Data(h, image_spec(cfg), train, test, stats)
+
+
+def _check_partial(cfg, h: hier_lib.Hierarchy, train: Split) -> None:
+    """Refuses what partial fine labels cannot be combined with, before anything is written:
+    a second way of leaving fine labels out, label noise (it resamples fine labels), and a
+    target that needs every fine label."""
+    coarse_only = int(np.sum(train.labels >= h.num_fine))
+    if not coarse_only:
+        return
+    where = ("--labels_file leaves the fine label of some images empty" if cfg.labels_file
+             else "some training images sit in <coarse>/ without a fine folder")
+    if cfg.fine_label_fraction < 1:
+        raise DataError(f"--fine_label_fraction={cfg.fine_label_fraction:g} would leave out "
+                        f"fine labels, but {where} already ({coarse_only} images); drop "
+                        "--fine_label_fraction or give every image its fine label")
+    if cfg.label_noise:
+        raise DataError(f"--label_noise={cfg.label_noise:g} resamples fine labels, but {where} "
+                        f"({coarse_only} images have none); drop --label_noise")
+    if cfg.granularity not in ("fine", "coarse"):
+        raise DataError(f"{where} ({coarse_only} images have no fine label); "
+                        f"--granularity={cfg.granularity} needs every fine label, fine and "
+                        "coarse training take partial ones")
 
 
 def _apply_labels_file(cfg, source_h: hier_lib.Hierarchy, splits: dict[str, Split]):

@@ -12,7 +12,8 @@ The file's (fine, coarse) pairs form the run's hierarchy; the images' own labels
 decide their coarse class, and a row whose coarse disagrees is refused, so a labels file
 can refine the coarse classes but never move an image to another one. Every image of
 both splits needs a row (test rows give the fine labels that fine accuracy and ACR are
-measured on).
+measured on). A row may leave `fine` empty: that image is known by its coarse class only
+(partial fine labels; fine training learns from it through its summed fine softmax).
 """
 
 from __future__ import annotations
@@ -60,13 +61,16 @@ def read(path: str) -> LabelsFile:
     for line, row in enumerate(reader, 2):
         if not row or not any(c.strip() for c in row):
             continue
-        if len(row) != 3 or not all(c.strip() for c in row):
-            raise DataError(f"--labels_file='{path}', line {line}: expected 3 non-empty "
-                            f"columns path,coarse,fine, found {','.join(row)[:80]!r}")
+        if len(row) != 3 or not (row[0].strip() and row[1].strip()):
+            raise DataError(f"--labels_file='{path}', line {line}: expected 3 columns "
+                            f"path,coarse,fine (fine may be empty), found {','.join(row)[:80]!r}")
         key, coarse, fine = (c.strip() for c in row)
         if key in rows:
             raise DataError(f"--labels_file='{path}', line {line}: image '{key}' has a second "
                             "row; give each image one row")
+        if not fine:
+            rows[key] = (coarse, "")
+            continue
         if parent_of.setdefault(fine, coarse) != coarse:
             raise DataError(f"--labels_file='{path}', line {line}: fine class '{fine}' is "
                             f"under coarse class '{coarse}' here and '{parent_of[fine]}' "
@@ -98,7 +102,8 @@ def hierarchy_for(labels: LabelsFile, base: hier_lib.Hierarchy) -> hier_lib.Hier
     absent = [c for c in base.coarse_names if c not in h.coarse_names]
     if absent:
         raise DataError(f"--labels_file='{labels.path}' gives no fine class to coarse class "
-                        f"'{absent[0]}'; every image needs a row")
+                        f"'{absent[0]}' (no row of it has a fine label); give some of its "
+                        "images a fine label")
     groups = [(c, [h.fine_names[f] for f in h.children(h.coarse_names.index(c))])
               for c in base.coarse_names]
     return hier_lib.from_groups(h.name, groups)
@@ -127,7 +132,7 @@ def apply(labels: LabelsFile, split, split_name: str, root: str | None,
                         f"{len(keys)} {split_name} images, e.g. '{missing[0]}'; write one row "
                         "per image (lg_tf.discover writes both splits) or re-run discovery "
                         "for this data")
-    coarse_of = np.asarray(base.coarse_names)[base.parent_array()[split.labels]]
+    coarse_of = np.asarray(base.coarse_names)[base.extended_parent()[split.labels]]
     new = np.empty(len(keys), np.int32)
     for i, (key, true_coarse) in enumerate(zip(keys, coarse_of)):
         coarse, fine = labels.rows[key]
@@ -135,5 +140,10 @@ def apply(labels: LabelsFile, split, split_name: str, root: str | None,
             raise DataError(f"--labels_file='{labels.path}' puts '{key}' under coarse class "
                             f"'{coarse}', but the image belongs to '{true_coarse}'; a labels "
                             "file may split coarse classes, never move images between them")
-        new[i] = fine_id[fine]
+        new[i] = fine_id[fine] if fine else h.coarse_only_label(h.coarse_names.index(coarse))
     return split.relabel(new)
+
+
+def has_coarse_only(labels: LabelsFile) -> bool:
+    """Whether some row leaves the fine label out."""
+    return any(not fine for _, fine in labels.rows.values())

@@ -67,6 +67,25 @@ def noisy_fine_labels(labels: np.ndarray, parent: np.ndarray, p: float,
     return out, int(hit.sum()), int(np.sum(out != labels))
 
 
+def partial_fine_labels(labels: np.ndarray, parent: np.ndarray, q: float,
+                        seed: int) -> np.ndarray:
+    """Keeps the fine label of a fixed-seed share q of each fine class (int(n * q) images);
+    the others become coarse-only labels num_fine + parent[label] (Hierarchy.extended_parent).
+
+    Each class has its own generator, so the images keeping their fine label depend only on
+    (seed, class): a larger q keeps a superset of a smaller q's images.
+    """
+    if q >= 1:
+        return labels.copy()
+    num_fine = len(parent)
+    out = labels.copy()
+    for c in np.unique(labels[labels < num_fine]):
+        idx = np.flatnonzero(labels == c)
+        perm = np.random.default_rng([seed, int(c), 2_000_003]).permutation(idx)
+        out[perm[int(len(idx) * q):]] = num_fine + parent[c]
+    return out
+
+
 # --------------------------------------------------------------------------- augmentation
 
 def pad_crop_flip(images: tf.Tensor, seed: tf.Tensor, pad: int = 4) -> tf.Tensor:

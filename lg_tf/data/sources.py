@@ -244,6 +244,11 @@ def list_class_files(root: str, h: Hierarchy, skip_corrupt: bool = False) -> Spl
                             "remove the folder")
         paths += images
         labels += [fine] * len(images)
+    loose = coarse_only_images(root, h)
+    if loose:
+        _check_no_coarse_conflict(loose, paths, labels, h)
+        paths += [p for p, _ in loose]
+        labels += [label for _, label in loose]
     if notes:
         log.warning("ignored %s (%s) in the class folders under %s, e.g. %s",
                     _count(len(notes), "note file"), ", ".join(NOTE_EXTENSIONS), root, notes[0])
@@ -279,12 +284,57 @@ def list_class_files(root: str, h: Hierarchy, skip_corrupt: bool = False) -> Spl
         keep = np.ones(len(paths), dtype=bool)
         keep[bad] = False
         paths, labels = paths[keep], labels[keep]
-        counts = np.bincount(labels, minlength=h.num_fine)
+        counts = np.bincount(labels[labels < h.num_fine], minlength=h.num_fine)
         if not counts.all():
             d = class_dirs[int(np.argmin(counts))]
             raise DataError(f"class folder '{d}' holds no readable images once the unreadable "
                             "ones are skipped; fix them or add images")
     return Split(paths, labels, skipped)
+
+
+def coarse_only_images(root: str, h: Hierarchy) -> list[tuple[str, int]]:
+    """(path, label) of the images sitting directly in root/<coarse>/ beside its fine-class
+    folders: known by their coarse class only (label num_fine + c, partial fine labels).
+    A coarse folder that is itself a class folder (root/<class>/ trees) has none."""
+    out = []
+    for c, coarse in enumerate(h.coarse_names):
+        d = os.path.join(root, coarse)
+        if coarse in h.fine_names or not os.path.isdir(d):
+            continue
+        out += [(path, h.coarse_only_label(c)) for path in _scan_class_dir(d)[0]]
+    return out
+
+
+def _check_no_coarse_conflict(loose: list[tuple[str, int]], paths: list[str],
+                              labels: list[int], h: Hierarchy) -> None:
+    """Refuses an image that sits in root/<coarse>/ and, as the same file content, in a
+    fine folder of another coarse class: one image cannot have two coarse classes. Only
+    files of equal size are read (hashed)."""
+    import hashlib
+
+    def size(path):
+        return os.stat(path).st_size
+
+    def digest(path):
+        with open(path, "rb") as f:
+            return hashlib.sha1(f.read()).hexdigest()
+
+    parent = h.extended_parent()
+    by_size: dict[int, list[tuple[str, int]]] = {}
+    for path, label in zip(paths, labels):
+        by_size.setdefault(size(path), []).append((path, int(parent[label])))
+    for path, label in loose:
+        coarse = int(parent[label])
+        others = [(p, c) for p, c in by_size.get(size(path), []) if c != coarse]
+        if not others:
+            continue
+        mine = digest(path)
+        twin = next(((p, c) for p, c in others if digest(p) == mine), None)
+        if twin:
+            raise DataError(f"'{path}' (coarse class '{h.coarse_names[coarse]}', no fine "
+                            f"label) is the same image as '{twin[0]}' (coarse class "
+                            f"'{h.coarse_names[twin[1]]}'): one image cannot have two coarse "
+                            "classes; remove one of the two files")
 
 
 def _scan_class_dir(d: str) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -317,14 +367,15 @@ def folder_files(root: str, h: Hierarchy, base: str | None = None) -> list[tuple
     files = []
     for tree in (dirs.values() if dirs else [root]):
         _check_root(tree)
-        for fine, name in enumerate(h.fine_names):
-            for path in _scan_class_dir(_class_dir(tree, h.coarse_names[h.parent[fine]],
-                                                   name))[0]:
-                try:
-                    size = os.stat(path).st_size
-                except OSError:
-                    size = -1
-                files.append((os.path.relpath(path, base).replace(os.sep, "/"), size))
+        class_files = [path for fine, name in enumerate(h.fine_names)
+                       for path in _scan_class_dir(_class_dir(
+                           tree, h.coarse_names[h.parent[fine]], name))[0]]
+        for path in class_files + [p for p, _ in coarse_only_images(tree, h)]:
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                size = -1
+            files.append((os.path.relpath(path, base).replace(os.sep, "/"), size))
     return sorted(files)
 
 
