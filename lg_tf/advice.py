@@ -97,7 +97,8 @@ def analyse(specs, runs: dict) -> dict:
     """The advice as a JSON-ready dict (numbers in percentage points where accuracies)."""
     by = {(s.tag["fraction"], s.tag["series"]): s for s in specs}
     fractions = sorted({s.tag["fraction"] for s in specs})
-    rows = [_fraction_row(r, runs[by[(r, "FC")].name], runs[by[(r, "CC")].name])
+    top_cc = runs[by[(fractions[-1], "CC")].name]
+    rows = [_fraction_row(r, runs[by[(r, "FC")].name], runs[by[(r, "CC")].name], top_cc)
             for r in fractions]
     top = runs[by[(fractions[-1], "FC")].name]
     return {"fractions": rows, "data_efficiency": _data_efficiency(rows),
@@ -151,13 +152,21 @@ def _labelled(results: Sequence[dict]) -> float | None:
     return sum(shares) / len(shares) if shares else None
 
 
-def _fraction_row(r: float, fine: Sequence[dict], coarse: Sequence[dict]) -> dict:
+def _paired(a: dict, b: dict) -> stats.Interval | None:
+    seeds = sorted(set(a) & set(b))
+    return stats.paired_difference([a[s] for s in seeds], [b[s] for s in seeds]) \
+        if seeds else None
+
+
+def _fraction_row(r: float, fine: Sequence[dict], coarse: Sequence[dict],
+                  top_coarse: Sequence[dict]) -> dict:
     fc, cc = grid.by_seed(fine), grid.by_seed(coarse)
     seeds = sorted(set(fc) & set(cc))
     if not seeds:
         return {"fraction": r, "seeds": [], "verdict": "no finished pair of runs"}
     gain = stats.paired_difference([fc[s] for s in seeds], [cc[s] for s in seeds])
     return {"fraction": r, "seeds": seeds,
+            "gain_vs_top": _iv(_paired(fc, grid.by_seed(top_coarse))),
             "fc": _iv(stats.mean_ci([fc[s] for s in seeds])),
             "cc": _iv(stats.mean_ci([cc[s] for s in seeds])), "gain": _iv(gain),
             "direction": stats.direction(gain),
@@ -166,16 +175,19 @@ def _fraction_row(r: float, fine: Sequence[dict], coarse: Sequence[dict]) -> dic
 
 
 def _data_efficiency(rows: list[dict]) -> list[dict]:
-    """stats.data_savings over the fractions, kept only where FC is detectably above CC: a
-    data saving is claimed where fine labels help, not where the runs cannot tell."""
+    """stats.data_savings over the fractions, kept only where the paired intervals support
+    it: a data saving is claimed where fine labels help, not where the runs cannot tell."""
     done = [row for row in rows if row.get("gain")]
     if not done:
         return []
-    savings = stats.data_savings([row["fraction"] for row in done],
-                                 [row["fc"]["mean"] for row in done],
-                                 [row["cc"]["mean"] for row in done])
-    helps = {row["fraction"] for row in done if row["direction"] == "above"}
-    return [e for e in savings if e["fraction"] in helps]
+    def iv(d):
+        return None if d is None else stats.Interval(**d)
+    out = stats.data_savings([row["fraction"] for row in done],
+                             [row["fc"]["mean"] for row in done],
+                             [row["cc"]["mean"] for row in done],
+                             [iv(row["gain"]) for row in done],
+                             [iv(row.get("gain_vs_top")) for row in done])
+    return [{**e, "vs_top": _iv(e["vs_top"])} if "vs_top" in e else e for e in out]
 
 
 def _confusion_pairs(model_dir: str) -> tuple[np.ndarray, np.ndarray, list] | None:
@@ -391,10 +403,13 @@ def _efficiency_lines(advice: dict) -> list[str]:
     if not rows:
         return []
     out = ["## Data efficiency", ""]
+    top = advice["fractions"][-1]["fraction"]
     for e in advice["data_efficiency"]:
         if e["cc_fraction"] is None:
-            txt = ("CC stays below it at every fraction run, so it would need more data than "
-                   "was run (by mean accuracy)")
+            more = (f"more than {top / e['fraction']:g}x the data" if e["fraction"] < top
+                    else "more data than the largest fraction run")
+            txt = (f"it is above CC trained on {100 * top:g}% of the data by "
+                   f"{_fmt(e['vs_top'], signed=True)} points (paired), so CC would need {more}")
         else:
             bound = "at most " if e["at_most"] else "about "
             txt = (f"CC needs {bound}{100 * e['cc_fraction']:.0f}% of the data for the same "
@@ -405,8 +420,8 @@ def _efficiency_lines(advice: dict) -> list[str]:
     others = [r for r in rows if r["fraction"] not in helped]
     if others:
         out.append("- At " + ", ".join(f"{100 * r['fraction']:g}%" for r in others)
-                   + " of the data FC is not detectably above CC, so these runs show no data "
-                   "saving there.")
+                   + " of the data these runs show no data saving (FC not detectably above "
+                   "the CC accuracy it is compared with).")
     return out + [""]
 
 

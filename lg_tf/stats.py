@@ -551,7 +551,9 @@ def matching_fraction(fractions: Sequence[float], cc_means: Sequence[float],
 
 
 def data_savings(fractions: Sequence[float], fc_means: Sequence[float],
-                 cc_means: Sequence[float]) -> list[dict]:
+                 cc_means: Sequence[float],
+                 gains: Sequence[Interval | None] | None = None,
+                 gains_vs_top: Sequence[Interval | None] | None = None) -> list[dict]:
     """For each fraction f run (ascending): how much data CC needs to match FC's accuracy at f.
 
     One dict per fraction with a finite FC mean:
@@ -563,14 +565,29 @@ def data_savings(fractions: Sequence[float], fc_means: Sequence[float],
     - "ratio": f / cc_fraction, the share of CC's training data that fine labels need for
       the same accuracy (0.5: half the data; above 1: fine labels need more); None when
       cc_fraction is None.
+
+    With `gains` (the paired FC − CC interval at each fraction) and `gains_vs_top` (FC at
+    each fraction − CC at the largest), both in the order of `fractions`, only supported
+    claims are kept: a crossing where FC is detectably above CC at f, and "CC needs more
+    than the largest fraction" where FC at f is detectably above CC at the largest (the
+    entry then carries "vs_top", that interval). Means alone never claim a saving.
     """
     f, fc = _curve(fractions, fc_means, "fc_means")
     f_cc, cc = _curve(fractions, cc_means, "cc_means")
+    order = {float(r): i for i, r in enumerate(fractions)}
     out = []
     for frac, acc in zip(f, fc):
         match = matching_fraction(f_cc, cc, acc)
         at_most = match is not None and cc.size > 0 and bool(cc[0] >= acc)
-        out.append({"fraction": float(frac), "fc_accuracy": float(acc), "cc_fraction": match,
-                    "at_most": at_most,
-                    "ratio": None if not match else float(frac) / match})
+        entry = {"fraction": float(frac), "fc_accuracy": float(acc), "cc_fraction": match,
+                 "at_most": at_most, "ratio": None if not match else float(frac) / match}
+        if gains is not None:
+            i = order[float(frac)]
+            evidence = gains[i] if match is not None else (gains_vs_top or [None] * len(
+                fractions))[i]
+            if evidence is None or direction(evidence) != "above":
+                continue
+            if match is None:
+                entry["vs_top"] = evidence
+        out.append(entry)
     return out

@@ -76,6 +76,16 @@ def gain(a: Sequence[dict], b: Sequence[dict],
     return stats.paired_difference([x[s] for s in seeds], [y[s] for s in seeds])
 
 
+def per_seed_text(a: Sequence[dict], b: Sequence[dict]) -> str:
+    """' (per seed: seed 0 +2.1, seed 1 +0.8, ...)': the paired differences a report's
+    interval is made of, so a single outlying seed is visible."""
+    x, y = per_seed(a), per_seed(b)
+    seeds = sorted(set(x) & set(y))
+    if len(seeds) < 2:
+        return ""
+    return " (per seed: " + ", ".join(f"seed {k} {x[k] - y[k]:+.2f}" for k in seeds) + ")"
+
+
 def verdict(iv: stats.Interval | None, what: str = "fine labels", prefix: str = "") -> str:
     """`stats.verdict` of a paired gain, or why there is none."""
     if iv is None:

@@ -23,7 +23,7 @@ from lg_tf import stats
 from lg_tf.grid import Context
 from pipelines import common, plots, report
 from pipelines import published as pub
-from pipelines.report import Column, Table
+from pipelines.report import Cell, Column, Table
 
 NAME = "data_efficiency"
 TITLE = "Fig. 2 / Fig. 3 — data efficiency: coarse accuracy by fraction of training data"
@@ -62,18 +62,23 @@ def summarise(specs, runs: dict) -> dict:
            "test": {sr: [common.accuracy(res[(sr, r)]) for r in xs] for sr in ("FC", "CC")},
            "train": {sr: [common.train_accuracy(res[(sr, r)]) for r in xs]
                      for sr in ("FC", "CC")},
-           "gain": [common.gain(res[("FC", r)], res[("CC", r)]) for r in xs]}
+           "gain": [common.gain(res[("FC", r)], res[("CC", r)]) for r in xs],
+           "gain_vs_top": [common.gain(res[("FC", r)], res[("CC", xs[-1])]) for r in xs]}
     means = {sr: [iv.mean if iv else None for iv in out["test"][sr]] for sr in ("FC", "CC")}
-    out["savings"] = stats.data_savings(xs, means["FC"], means["CC"])
+    out["savings"] = stats.data_savings(xs, means["FC"], means["CC"], out["gain"],
+                                        out["gain_vs_top"])
     return out
 
 
-def savings_text(e: dict) -> str:
-    """One sentence per FC fraction: the CC fraction reaching the same mean accuracy."""
+def savings_text(e: dict, top: float) -> str:
+    """One sentence per supported FC fraction: the CC fraction reaching the same accuracy."""
     head = f"FC at {100 * e['fraction']:g}% of the data reaches {e['fc_accuracy']:.2f}%"
     if e["cc_fraction"] is None:
-        return (f"{head}; CC stays below that at every fraction run (up to the largest), so "
-                "CC would need more data than was run (by mean accuracy).")
+        more = (f"more than {top / e['fraction']:g}x the data fine labels need"
+                if e["fraction"] < top else "more data than the largest fraction run")
+        return (f"{head} and is above CC trained on {100 * top:g}% of the data by "
+                f"{stats.interval_text(e['vs_top'], signed=True)} points (paired, 95% CI), so "
+                f"CC would need {more}.")
     if e["at_most"]:
         return (f"{head}; CC reaches it already at the smallest fraction run "
                 f"({100 * e['cc_fraction']:g}%), so fine labels save no data measurable here.")
@@ -96,13 +101,15 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
     for sr, name in (("FC", "FC (fine-trained)"), ("CC", "CC (coarse-trained)")):
         acr_ours = common.acr_cell(sm["res"][("FC", top)]) if sr == "FC" else ""
         rows.append([f"{name} test, ours"] + test[sr] + [acr_ours])
-        rows.append([f"{name} test, paper"] + paper[sr] + [acr_paper if sr == "FC" else ""])
+        rows.append([f"{name} test, paper"] + paper[sr]
+                    + [Cell(acr_paper, "acr") if sr == "FC" else ""])
         rows.append([f"{name} test, ours − paper"]
-                    + [common.versus(o, p) for o, p in zip(test[sr], paper[sr])] + [""])
+                    + [Cell(common.versus(o, p), "delta") for o, p in zip(test[sr], paper[sr])]
+                    + [""])
     paper_gains = [p - q if isinstance(p, float) and isinstance(q, float) else p
                    for p, q in zip(paper["FC"], paper["CC"])]
-    rows.append(["ΔA = FC − CC (paired), ours"] + sm["gain"] + [""])
-    rows.append(["ΔA = FC − CC, paper"] + paper_gains + [""])
+    rows.append(["ΔA = FC − CC (paired), ours"] + [Cell(g, "delta") for g in sm["gain"]] + [""])
+    rows.append(["ΔA = FC − CC, paper"] + [Cell(g, "delta") for g in paper_gains] + [""])
     columns = ([Column(f"{dataset_label(key, label)}: series")]
                + [Column(f"{100 * r:g}%", "pct") for r in xs]
                + [Column(f"ACR ({100 * top:g}%): mean (min–max)")])
@@ -121,8 +128,14 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
                         "epoch (the paper plots these, dotted, without numbers)",
                         csv="data_efficiency_train.csv")
     findings = [common.verdict(g, prefix=f"At {100 * r:g}% of the data: ")
+                + common.per_seed_text(sm["res"][("FC", r)], sm["res"][("CC", r)])
                 for r, g in zip(xs, sm["gain"])]
-    findings += ["Data saved: " + savings_text(e) for e in sm["savings"]]
+    findings += ["Data saved: " + savings_text(e, xs[-1]) for e in sm["savings"]]
+    unclear = [r for r in xs if r not in {e["fraction"] for e in sm["savings"]}]
+    if unclear:
+        findings.append("At " + ", ".join(f"{100 * r:g}%" for r in unclear) + " of the data "
+                        "the runs support no data-saving claim (FC not detectably above the CC "
+                        "accuracy it is compared with).")
     if key:
         findings.append("The paper: with less than 40% of the data, FC beats CC trained on "
                         "all of it, on CIFAR-10 and both ImageNet subsets.")

@@ -30,10 +30,18 @@ class Column:
         assert self.kind in KINDS, self.kind
 
 
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """A cell shown as another kind than its column's (a row of differences in a table of
+    accuracies)."""
+    value: object
+    kind: str
+
+
 @dataclasses.dataclass
 class Table:
     columns: list[Column]
-    rows: list[list]      # one cell per column: str, stats.Interval, float or None ("—")
+    rows: list[list]      # one cell per column: str, stats.Interval, float, Cell or None
     title: str = ""
     csv: str = "table.csv"
     notes: list[str] = dataclasses.field(default_factory=list)
@@ -42,6 +50,8 @@ class Table:
 def fmt(cell, kind: str = "text") -> str:
     """A cell as text: an Interval as 'mean [low, high]' (stats.interval_text), a float as
     a number of the column's kind (a published value), anything else as str."""
+    if isinstance(cell, Cell):
+        return fmt(cell.value, cell.kind)
     if cell is None:
         return "—"
     if isinstance(cell, stats.Interval):
@@ -70,18 +80,21 @@ def markdown_table(table: Table) -> str:
 def clipped(table: Table) -> bool:
     """Whether an accuracy interval of the table was clipped at 0 or 100 (its note)."""
     return any("*" in fmt(cell, c.kind) for row in table.rows
-               for c, cell in zip(table.columns, row) if isinstance(cell, stats.Interval))
+               for c, cell in zip(table.columns, row)
+               if isinstance(cell, stats.Interval)
+               or (isinstance(cell, Cell) and isinstance(cell.value, stats.Interval)))
 
 
 def csv_rows(table: Table) -> tuple[list[str], list[list]]:
     """An Interval column becomes three: <name> (the mean), <name> low, <name> high."""
-    wide = [any(isinstance(row[i], stats.Interval) for row in table.rows)
+    rows_in = [[c.value if isinstance(c, Cell) else c for c in row] for row in table.rows]
+    wide = [any(isinstance(row[i], stats.Interval) for row in rows_in)
             for i in range(len(table.columns))]
     header = []
     for c, w in zip(table.columns, wide):
         header += [c.name, f"{c.name} low", f"{c.name} high"] if w else [c.name]
     rows = []
-    for row in table.rows:
+    for row in rows_in:
         out = []
         for cell, w in zip(row, wide):
             if isinstance(cell, stats.Interval):

@@ -18,7 +18,7 @@ from lg_tf import grid as grid_lib
 from lg_tf.grid import Context
 from pipelines import common, plots, report
 from pipelines import published as pub
-from pipelines.report import Column, Table
+from pipelines.report import Cell, Column, Table
 
 NAME = "table1"
 TITLE = "Table I — training on coarse vs fine labels, tested on coarse labels"
@@ -62,8 +62,8 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
     gain = common.gain(fc, cc)
     paper_gain = (paper["fine"]["test"] - paper["coarse"]["test"] if paper
                   else (pub.NOT_IN_PAPER if key is None else "n/a"))
-    rows.append([label, "ΔA = FC − CC (paired)", "", "", "", "", gain, paper_gain,
-                 common.versus(gain, paper_gain), "", ""])
+    rows.append([label, "ΔA = FC − CC (paired)", "", "", "", "", Cell(gain, "delta"),
+                 Cell(paper_gain, "delta"), common.versus(gain, paper_gain), "", ""])
     table = Table([Column("dataset"), Column("series"), Column("# training classes"),
                    Column("# testing classes"), Column("train acc (%) ours", "pct"),
                    Column("train acc (%) paper", "pct"), Column("test acc (%) ours", "pct"),
@@ -80,12 +80,7 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
     findings = [common.verdict(gain, prefix="Test split: "),
                 common.verdict(common.gain(fc, cc, common.TRAIN_SPLIT),
                                prefix="Training split (last epoch): ")]
-    per_seed = common.per_seed(fc), common.per_seed(cc)
-    seeds = sorted(set(per_seed[0]) & set(per_seed[1]))
-    if len(seeds) > 1:
-        diffs = [(k, per_seed[0][k] - per_seed[1][k]) for k in seeds]
-        findings.append("ΔA per seed: " + ", ".join(f"seed {k}: {d:+.2f}" for k, d in diffs)
-                        + f" — FC ahead in {sum(d > 0 for _, d in diffs)} of {len(diffs)}.")
+    findings[0] += common.per_seed_text(fc, cc)
     if isinstance(paper_gain, float):
         findings.append(f"The paper reports ΔA = {paper_gain:+.2f} points for {label} "
                         f"(FC {paper['fine']['test']:.2f}% vs CC {paper['coarse']['test']:.2f}%"

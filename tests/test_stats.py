@@ -370,3 +370,20 @@ def test_data_savings_by_hand():
     assert low[0] == {"fraction": 0.2, "fc_accuracy": 0.70, "cc_fraction": 0.2,
                       "at_most": True, "ratio": 1.0}
     assert low[1]["cc_fraction"] == pytest.approx(0.3) and not low[1]["at_most"]
+
+
+def test_data_savings_claims_only_what_the_paired_intervals_support():
+    fractions, fc, cc = [0.2, 0.4, 1.0], [0.80, 0.85, 0.95], [0.70, 0.80, 0.90]
+    above = stats.mean_ci([1.0, 1.2, 1.1])      # CI above 0
+    unclear = stats.mean_ci([-1.0, 2.0, 0.5])   # CI across 0
+    # 20%: the crossing (0.4) is claimed only if FC is detectably above CC at 20%;
+    # 100%: "CC needs more than was run" only if FC(100%) is detectably above CC(100%)
+    rows = stats.data_savings(fractions, fc, cc, gains=[above, unclear, above],
+                              gains_vs_top=[unclear, unclear, above])
+    assert [r["fraction"] for r in rows] == [0.2, 1.0]
+    assert rows[0]["cc_fraction"] == pytest.approx(0.4) and "vs_top" not in rows[0]
+    assert rows[1]["cc_fraction"] is None and rows[1]["vs_top"] is above
+    # FC(20%) above CC(100%) detectably, CC never reaches FC(20%): claimed through vs_top
+    never = stats.data_savings([0.2, 1.0], [0.95, 0.96], [0.90, 0.92],
+                               gains=[unclear, unclear], gains_vs_top=[above, unclear])
+    assert [(r["fraction"], r["cc_fraction"]) for r in never] == [(0.2, None)]
