@@ -99,15 +99,19 @@ def fractions(path: str, xs: Sequence[float], ours: dict, train: dict | None,
     return path
 
 
-def _means(cells: Sequence) -> tuple[np.ndarray, np.ndarray]:
-    """Means and asymmetric error bars (2, n) of Interval / float / None cells."""
+def _means(cells: Sequence, ceiling: float | None = 100.0) -> tuple[np.ndarray, np.ndarray]:
+    """Means and asymmetric error bars (2, n) of Interval / float / None cells; an upper bar
+    past `ceiling` (an accuracy's 100%) is cut there, as the reports' tables clip it."""
     m, e = [], [[], []]
     for c in cells:
         mean = c.mean if isinstance(c, Interval) else np.nan if c is None else float(c)
         m.append(mean)
         has_ci = isinstance(c, Interval) and c.low is not None
         e[0].append(mean - c.low if has_ci else 0.0)
-        e[1].append(c.high - mean if has_ci else 0.0)
+        high = c.high if has_ci else mean
+        if ceiling is not None and has_ci:
+            high = min(high, ceiling)
+        e[1].append(high - mean if has_ci else 0.0)
     return np.array(m, float), np.array(e, float)
 
 
