@@ -117,7 +117,7 @@ def test_labels_file_keys_folders_by_relative_path(tmp_path):
     ([("x", "a", "f"), ("x", "a", "g")], "path,coarse,fine", "line 3: image 'x' has a second"),
     ([("x", "a", "f"), ("y", "b", "f")], "path,coarse,fine", "fine class 'f' is under coarse "
                                                              "class 'b' here and 'a' before"),
-    ([("x", "a")], "path,coarse,fine", "line 2: expected 3 non-empty columns"),
+    ([("x", "a")], "path,coarse,fine", "line 2: expected 3 columns path,coarse,fine"),
     ([], "path,coarse,fine", "has no rows"),
 ])
 def test_bad_labels_files_name_the_line(tmp_path, rows, header, message):

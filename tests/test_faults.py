@@ -126,8 +126,9 @@ def test_nan_loss_stops_names_the_step_and_keeps_the_good_checkpoint(tiny_config
     # --learning_rate itself would be refused on resume).
     real = train_lib.compile_model
 
-    def diverging(model, c, h, steps):
-        real(model, dataclasses.replace(c, learning_rate=1e30, lr_milestones=(100,)), h, steps)
+    def diverging(model, c, h, steps, **kwargs):
+        real(model, dataclasses.replace(c, learning_rate=1e30, lr_milestones=(100,)), h, steps,
+             **kwargs)
 
     monkeypatch.setattr(train_lib, "compile_model", diverging)
     with pytest.raises(train_lib.TrainingDiverged) as e:

@@ -30,6 +30,7 @@ CHANGED = {
     "on_nan": "skip_batch", "acr_every": 2, "export_dir": "/tmp/e", "strategy": "one_device",
     "cpu_devices": 2, "mixed_precision": "bfloat16", "jit_compile": True, "overwrite": False,
     "coarse_loss_weight": 0.5, "soft_beta": 2.0, "hxe_alpha": 1.0, "labels_file": "",
+    "fine_label_fraction": 0.5,
 }
 # The flags issue 9 found resumed silently, plus the rest that change what is trained.
 TRAINED = {"dataset", "hierarchy", "train_fraction", "label_noise", "holdout_fraction",
@@ -37,7 +38,7 @@ TRAINED = {"dataset", "hierarchy", "train_fraction", "label_noise", "holdout_fra
            "dropout", "extra_layer", "granularity", "batch_size", "learning_rate",
            "lr_schedule", "lr_milestones", "lr_decay", "plateau_patience", "momentum",
            "weight_decay", "coarse_metric", "steps_per_epoch", "seed", "mixed_precision",
-           "coarse_loss_weight", "soft_beta", "hxe_alpha"}
+           "coarse_loss_weight", "soft_beta", "hxe_alpha", "fine_label_fraction"}
 HARMLESS = {"data_dir", "skip_corrupt", "epochs", "eval_batch_size", "train_eval",
             "eval_every", "eval_steps", "deterministic", "on_nan", "acr_every", "export_dir",
             "strategy", "cpu_devices", "jit_compile"}
