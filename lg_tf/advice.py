@@ -152,12 +152,6 @@ def _labelled(results: Sequence[dict]) -> float | None:
     return sum(shares) / len(shares) if shares else None
 
 
-def _paired(a: dict, b: dict) -> stats.Interval | None:
-    seeds = sorted(set(a) & set(b))
-    return stats.paired_difference([a[s] for s in seeds], [b[s] for s in seeds]) \
-        if seeds else None
-
-
 def _fraction_row(r: float, fine: Sequence[dict], coarse: Sequence[dict],
                   top_coarse: Sequence[dict]) -> dict:
     fc, cc = grid.by_seed(fine), grid.by_seed(coarse)
@@ -166,7 +160,7 @@ def _fraction_row(r: float, fine: Sequence[dict], coarse: Sequence[dict],
         return {"fraction": r, "seeds": [], "verdict": "no finished pair of runs"}
     gain = stats.paired_difference([fc[s] for s in seeds], [cc[s] for s in seeds])
     return {"fraction": r, "seeds": seeds,
-            "gain_vs_top": _iv(_paired(fc, grid.by_seed(top_coarse))),
+            "gain_vs_top": _iv(stats.paired_by_seed(fc, grid.by_seed(top_coarse))),
             "fc": _iv(stats.mean_ci([fc[s] for s in seeds])),
             "cc": _iv(stats.mean_ci([cc[s] for s in seeds])), "gain": _iv(gain),
             "direction": stats.direction(gain),

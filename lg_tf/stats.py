@@ -56,15 +56,6 @@ class Interval:
         """t * s / sqrt(n), or None when the interval is unknown (n == 1)."""
         return None if self.low is None else (self.high - self.low) / 2
 
-    def excludes_zero(self) -> bool:
-        """True when the whole interval lies strictly above or strictly below 0.
-
-        False when the interval is unknown (n == 1): one seed cannot tell.
-        """
-        if self.low is None or self.high is None:
-            return False
-        return self.low > 0 or self.high < 0
-
     def scaled(self, factor: float) -> Interval:
         """The same interval in other units, e.g. `.scaled(100)` turns accuracy fractions into
         percentage points (a negative factor would swap low and high; it is refused)."""
@@ -191,6 +182,15 @@ def verdict(interval: Interval, what: str = "fine labels", unit: str = "points",
     if side == "below":
         return f"{what} hurt{budget}: {numbers}"
     return f"no detectable difference {budget.strip() or 'at this budget'}: {numbers}"
+
+
+def paired_by_seed(a: dict, b: dict, confidence: float = 0.95) -> Interval | None:
+    """`paired_difference` over the seeds both {seed: value} maps have (None: no common
+    seed): how every report pairs two trainings."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    return paired_difference([a[s] for s in seeds], [b[s] for s in seeds], confidence)
 
 
 def direction(interval: Interval) -> str:

@@ -159,7 +159,7 @@ def write(ctx: Context, runs_dir: str, found, pairs: list[Pair], unpaired: int,
                      common.accuracy(p.fine), common.accuracy(p.coarse), gain,
                      common.acr_cell(p.fine), os.path.relpath(p.fine_dir, runs_dir)])
         points.append((str(p.ident), common.mean_or_none(common.acr_values(p.fine)),
-                       gain.mean if gain else None, common.half_width(gain)))
+                       gain.mean if gain else None, gain.half_width if gain else None))
     table = Table([Column("ID"), Column("pair"), Column("dataset/hierarchy"),
                    Column("seeds FC/CC"), Column("FC test acc (%)", "pct"),
                    Column("CC test acc (%)", "pct"), Column("ΔA = FC − CC", "delta"),

@@ -33,6 +33,7 @@ import dataclasses
 import os
 import sys
 
+from lg_tf import files
 from lg_tf import grid as grid_lib
 from lg_tf.grid import Context
 from pipelines import (acr_vs_gain, custom_coarse, data_efficiency, dropout, extra_layer,
@@ -221,8 +222,7 @@ def write_index(ctx: Context, reports: list, skipped) -> str:
     if skipped:
         lines += ["", "Skipped:", ""] + [f"- {s}" for s in skipped]
     path = os.path.join(ctx.report_dir, "index.md")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    files.write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 

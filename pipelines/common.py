@@ -69,11 +69,7 @@ def gain(a: Sequence[dict], b: Sequence[dict],
          key: str = "test/coarse_accuracy") -> stats.Interval | None:
     """A − B in points: the mean of the paired per-seed differences over the seeds both
     sides have, with its 95% t CI (None: no common seed)."""
-    x, y = per_seed(a, key), per_seed(b, key)
-    seeds = sorted(set(x) & set(y))
-    if not seeds:
-        return None
-    return stats.paired_difference([x[s] for s in seeds], [y[s] for s in seeds])
+    return stats.paired_by_seed(per_seed(a, key), per_seed(b, key))
 
 
 def per_seed_text(a: Sequence[dict], b: Sequence[dict]) -> str:
@@ -185,8 +181,3 @@ def versus(ours: stats.Interval | None, paper) -> float | str | None:
     if not isinstance(paper, float):
         return "n/a"
     return None if ours is None else ours.mean - paper
-
-
-def half_width(iv: stats.Interval | None) -> float | None:
-    """For error bars: the interval's half-width (None without a CI)."""
-    return None if iv is None or iv.low is None else (iv.high - iv.low) / 2

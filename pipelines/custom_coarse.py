@@ -187,7 +187,7 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
             r["acr_text"], common.paper_cell(key, p and p[5])])
         mean_acr = common.mean_or_none(r["acr"])
         if r["gain"] is not None:
-            points.append((str(r["id"]), mean_acr, r["gain"].mean, common.half_width(r["gain"])))
+            points.append((str(r["id"]), mean_acr, r["gain"].mean, r["gain"].half_width))
         findings.append(common.verdict(r["gain"], prefix=f"({r['id']}) {r['digits']}: "))
     table = Table([Column("ID"), Column("ratio"), Column("coarse class 0"),
                    Column("CC test acc (%) ours", "pct"), Column("CC paper", "pct"),

@@ -95,7 +95,7 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
                            r["cc"], r["fc"], r["gain"], r["acr_text"], str(len(r["seeds"]))])
         if r["gain"] is not None:
             points.append((str(r["id"]), common.mean_or_none(r["acr"]), r["gain"].mean,
-                           common.half_width(r["gain"])))
+                           r["gain"].half_width if r["gain"] else None))
             findings.append(common.verdict(r["gain"], prefix=f"({r['id']}) {r['grouping']}: "))
     table = Table([Column("ID"), Column("grouping"), Column("coarse classes"),
                    Column("CC coarse acc (%)", "pct"), Column("FC coarse acc (%)", "pct"),

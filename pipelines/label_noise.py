@@ -64,7 +64,7 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
                      common.paper_cell(key, pp and pp[1]), common.acr_cell(fc_runs),
                      common.paper_cell(key, pp and pp[2])])
         points.append((f"{p:g}", common.mean_or_none(common.acr_values(fc_runs)),
-                       gain.mean if gain else None, common.half_width(gain)))
+                       gain.mean if gain else None, gain.half_width if gain else None))
         findings.append(common.verdict(gain, prefix=f"p = {p:g}: "))
     table = Table([Column("run"), Column("test acc (%) ours", "pct"),
                    Column("test acc (%) paper", "pct"), Column("test: ours − paper", "delta"),

@@ -68,7 +68,7 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
                      common.paper_cell(key, round(p_fc - p_cc, 2)), common.acr_cell(fc_runs),
                      common.paper_cell(key, p_acr)])
         points.append((str(n), common.mean_or_none(common.acr_values(fc_runs)),
-                       gain.mean if gain else None, common.half_width(gain)))
+                       gain.mean if gain else None, gain.half_width if gain else None))
         paper_points.append((str(n), p_acr, p_fc - p_cc))
         findings.append(common.verdict(gain, prefix=f"{n} coarse classes ({hier}): "))
     table = Table([Column("# coarse classes"), Column("hierarchy"),

@@ -7,11 +7,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
+import io
 import os
 import subprocess
 from typing import Sequence
 
 from lg_tf import config as config_lib
+from lg_tf import files
 from lg_tf import stats
 from lg_tf.grid import Context, RunSpec
 from pipelines import published as pub
@@ -111,10 +113,11 @@ def csv_rows(table: Table) -> tuple[list[str], list[list]]:
 
 def write_csv(path: str, table: Table) -> None:
     header, rows = csv_rows(table)
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    files.write_text_atomic(path, text.getvalue())
 
 
 # --------------------------------------------------------------------------- header
@@ -294,8 +297,7 @@ def write_report(pipeline: str, title: str, base: config_lib.Config, ctx: Contex
     parts += ["## Runs", "", markdown_table(listing), ""]
     write_csv(os.path.join(ctx.report_dir, listing.csv), listing)
     path = os.path.join(ctx.report_dir, "report.md")
-    with open(path, "w") as f:
-        f.write("\n".join(parts).rstrip() + "\n")
+    files.write_text_atomic(path, "\n".join(parts).rstrip() + "\n")
     write_hparams(hparams_dir, specs, runs)
     return path
 

@@ -46,7 +46,7 @@ def test_paired_difference_by_hand():
     assert iv.low == pytest.approx(0.03 - half, rel=1e-9)
     assert iv.high == pytest.approx(0.03 + half, rel=1e-9)
     assert iv.half_width == pytest.approx(half, rel=1e-9)
-    assert iv.excludes_zero()
+    assert stats.direction(iv) == "above"
     # 90%: t(0.95, 2) = 2.919985580355516
     iv90 = stats.paired_difference(a, b, confidence=0.90)
     assert iv90.half_width == pytest.approx(T_950_2 * 0.01 / math.sqrt(3), rel=1e-9)
@@ -54,14 +54,14 @@ def test_paired_difference_by_hand():
     back = stats.paired_difference(b, a)
     assert (back.mean, back.low, back.high) == pytest.approx((-0.03, -0.03 - half,
                                                               -0.03 + half), rel=1e-9)
-    assert back.excludes_zero()
+    assert stats.direction(back) == "below"
 
 
 def test_paired_difference_one_and_zero_seeds():
     one = stats.paired_difference([0.808], [0.80])
     assert one.mean == pytest.approx(0.008) and one.n == 1
     assert one.low is None and one.high is None and one.std is None
-    assert one.half_width is None and not one.excludes_zero()
+    assert one.half_width is None and stats.direction(one) == "unknown"
     with pytest.raises(ValueError, match="at least one"):
         stats.paired_difference([], [])
     with pytest.raises(ValueError, match="same seeds"):
@@ -80,10 +80,10 @@ def test_mean_ci_by_hand():
     assert (iv.low, iv.high) == pytest.approx((2.5 - half, 2.5 + half), rel=1e-12)
     # no spread: a single point, which excludes 0 unless it is 0
     flat = stats.mean_ci([2.0, 2.0, 2.0])
-    assert (flat.low, flat.high, flat.std) == (2.0, 2.0, 0.0) and flat.excludes_zero()
+    assert (flat.low, flat.high, flat.std) == (2.0, 2.0, 0.0) and stats.direction(flat) == "above"
     assert stats.mean_ci([5.0]).low is None
     # the interval straddling 0
-    assert not stats.mean_ci([-1.0, 1.0, 0.5]).excludes_zero()
+    assert stats.direction(stats.mean_ci([-1.0, 1.0, 0.5])) == "none"
 
 
 def test_scaled_to_points():
