@@ -312,13 +312,12 @@ class TsneMap:
     text: str                # "n of N <split> images[, capped at --max_samples=...]"
 
 
-def tsne_map(model_dir: str, split_name: str = "test",
+def tsne_map(run, split_name: str = "test",
              max_samples: int = MAX_PROJECTOR_SAMPLES) -> TsneMap:
-    """t-SNE of model_dir's newest checkpoint's features of up to `max_samples` images of a
-    split (`sample_indices`): what `lg_tf.analyze tsne` and `pipelines.tsne` draw."""
-    from lg_tf import train_lib  # train_lib imports this module
+    """t-SNE of a restored run's (`train_lib.restore_run`) features of up to `max_samples`
+    images of a split (`sample_indices`): what `lg_tf.analyze tsne` and `pipelines.tsne`
+    draw."""
     features_lib.check_tsne_samples(max_samples)
-    run = train_lib.restore_run(model_dir)
     split = getattr(run.data, split_name)
     index = sample_indices(len(split), max_samples)
     sample = split.take(index)

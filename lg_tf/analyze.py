@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from lg_tf import cli
+from lg_tf import cli, files
 from lg_tf.errors import RunError
 
 # {group: flags}; a subcommand's group holds the flags that apply to it only.
@@ -87,9 +87,9 @@ def check_model_dir(model_dir: str) -> None:
     """The cheap checks, without TensorFlow; restore_run gives the others."""
     if not model_dir:
         cli.fail("--model_dir is required: the folder of a run written by lg_tf.train")
-    if not os.path.isdir(model_dir):
+    if not files.isdir(model_dir):   # files: a gs:// run is analysed like a local one
         cli.fail(f"--model_dir={model_dir} does not exist")
-    if not os.path.isfile(os.path.join(model_dir, "config.json")):
+    if not files.exists(os.path.join(model_dir, "config.json")):
         cli.fail(f"no config.json in {model_dir}; point --model_dir at a folder written by "
                  "lg_tf.train")
 
@@ -216,8 +216,9 @@ def _num(x) -> str:
 def tsne_command(model_dir: str, split_name: str = "test", max_samples: int = 2000,
                  out: str = "") -> str:
     """t-SNE figure of model_dir's newest checkpoint's features; returns the PNG's path."""
-    from lg_tf import analysis, plots
-    m = analysis.tsne_map(model_dir, split_name, max_samples)
+    from lg_tf import analysis, features, plots, train_lib
+    features.check_tsne_samples(max_samples)  # before the run is restored
+    m = analysis.tsne_map(train_lib.restore_run(model_dir), split_name, max_samples)
     title = (f"t-SNE of penultimate features, {m.cfg.granularity}-trained {m.cfg.model} "
              f"(epoch {m.epoch})\n{m.text}; colour = coarse class, X = class mean")
     out = out or os.path.join(model_dir, f"tsne_{split_name}.png")

@@ -4,6 +4,9 @@ Local paths use the os module (no TensorFlow import, so the CLIs answer fast); a
 a scheme goes through tf.io.gfile. Every file lg_tf rewrites in place (results.json,
 config.json, markers, reports, labels) goes through `write_text_atomic`/`write_json_atomic`,
 and every JSON file it only needs when whole is read with `read_json`.
+
+export.py and checkpoints.py call tf.io.gfile directly: they already run inside TensorFlow
+and handle SavedModel and checkpoint files that TensorFlow itself writes and reads.
 """
 
 from __future__ import annotations

@@ -259,7 +259,10 @@ def data_fingerprint(cfg: config_lib.Config) -> str | None:
 
 def run_status(path: str, cfg: config_lib.Config) -> str:
     """'done', 'partial' (will resume) or 'todo'; raises when the folder holds another run:
-    other settings, or the same settings trained on other data."""
+    other settings, or the same settings trained on other data.
+
+    Not run_dir.inspect_model_dir: a grid plans hundreds of runs without loading data, so it
+    reads results.json alone and never takes a lock; lg_tf.train re-checks each run fully."""
     saved = files.read_json(os.path.join(path, "config.json"))
     if saved is None:
         results = files.read_json(os.path.join(path, "results.json"))

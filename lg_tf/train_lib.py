@@ -328,7 +328,7 @@ def restore_run(model_dir: str, strategy=None, load_data: bool = True) -> Run:
     (no images are read): enough to export or to serve.
     """
     log_lib.ensure_handler()
-    saved = config_lib.read_saved(model_dir) if os.path.isdir(model_dir) else None
+    saved = config_lib.read_saved(model_dir) if files.isdir(model_dir) else None
     if saved is None:
         raise RunError(f"no lg_tf run in --model_dir={model_dir} (no config.json); point it "
                        "at a folder written by lg_tf.train")

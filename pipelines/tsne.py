@@ -59,8 +59,8 @@ def run(base, ctx: Context, max_samples: int = MAX_SAMPLES) -> dict:
 
 def embed(model_dir: str, max_samples: int) -> dict:
     """Features of a fixed-seed test sample from the run's last checkpoint, and their t-SNE."""
-    from lg_tf import analysis
-    m = analysis.tsne_map(model_dir, "test", max_samples)
+    from lg_tf import analysis, train_lib
+    m = analysis.tsne_map(train_lib.restore_run(model_dir), "test", max_samples)
     return {"points": m.points, "features": m.features, "fine": m.fine, "coarse": m.coarse,
             "hierarchy": m.hierarchy, "epoch": m.epoch, "total": m.total}
 
