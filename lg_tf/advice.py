@@ -419,19 +419,21 @@ def _efficiency_lines(advice: dict) -> list[str]:
     return out + [""]
 
 
+def _gain_bars(ax, xs: list, gains: list[dict], **kwargs) -> None:
+    """Gains (Interval.to_dict) as points with their 95% CI as error bars (none if unknown)."""
+    def reach(g, end):
+        return 0 if g[end] is None else abs(g[end] - g["mean"])
+    err = [[reach(g, "low") for g in gains], [reach(g, "high") for g in gains]]
+    ax.errorbar(xs, [g["mean"] for g in gains], yerr=err, fmt="o-", capsize=4, **kwargs)
+
+
 def _gain_figure(advice: dict, path: str, plots) -> str | None:
     rows = [r for r in advice["fractions"] if r.get("gain")]
     if not rows:
         return None
     fig = plots.canvas((5.6, 4.2))
     ax = fig.add_subplot()
-    xs = [100 * r["fraction"] for r in rows]
-    ys = [r["gain"]["mean"] for r in rows]
-    err = [[0 if r["gain"]["low"] is None else r["gain"]["mean"] - r["gain"]["low"]
-            for r in rows],
-           [0 if r["gain"]["high"] is None else r["gain"]["high"] - r["gain"]["mean"]
-            for r in rows]]
-    ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=4)
+    _gain_bars(ax, [100 * r["fraction"] for r in rows], [r["gain"] for r in rows])
     ax.axhline(0, color="black", lw=0.7)
     _finish(ax, "training data used (%)", "ΔA = FC − CC (points, 95% CI)",
             "Gain of fine labels on the coarse task")
@@ -445,13 +447,8 @@ def _partial_figure(curve: dict, path: str, plots) -> str | None:
         return None
     fig = plots.canvas((5.6, 4.2))
     ax = fig.add_subplot()
-    xs = [100 * p["q"] for p in pts]
-    ys = [p["gain"]["mean"] for p in pts]
-    err = [[0 if p["gain"]["low"] is None else p["gain"]["mean"] - p["gain"]["low"]
-            for p in pts],
-           [0 if p["gain"]["high"] is None else p["gain"]["high"] - p["gain"]["mean"]
-            for p in pts]]
-    ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=4, label="ΔA(q) = FC(q) − CC")
+    _gain_bars(ax, [100 * p["q"] for p in pts], [p["gain"] for p in pts],
+               label="ΔA(q) = FC(q) − CC")
     ax.axhline(0, color="black", lw=0.7)
     if curve["full_gain_detectable"]:
         full = curve["points"][-1]["gain"]["mean"]
