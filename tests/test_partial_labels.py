@@ -241,7 +241,7 @@ def _fake(seed, acc, q=None, labelled=None):
             "hierarchy": {}, "epochs": [], "acr_breakdown": {}}
 
 
-def test_advisor_curve_and_the_half_and_90_percent_points():
+def test_advisor_curve_and_the_half_and_90_percent_points(tmp_path):
     from lg_tf import advice
     from lg_tf.config import Config
     specs = advice.grid_specs(Config(dataset="embedded"), [0.2], [0, 0.1, 0.5, 1])
@@ -270,6 +270,9 @@ def test_advisor_curve_and_the_half_and_90_percent_points():
     assert "half of the full gain needs about 10% of the images labelled finely" in text
     md = advice.markdown({**out, "command": "x"}, [])
     assert "## How many images must be labelled finely? (20% of the training data)" in md
+    path = advice.write(str(tmp_path), {**out, "command": "x"})
+    assert (tmp_path / "gain_by_fine_share_r0.2.png").stat().st_size > 1000
+    assert "gain_by_fine_share_r0.2.png" in open(path).read()
 
 
 def test_advisor_curve_says_so_when_fine_labels_do_not_help():
