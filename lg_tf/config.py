@@ -257,8 +257,14 @@ def validate(c: Config) -> Config:
         _fail("--extra_layer is the coarse-training ablation (Table IV); use it with "
               "--granularity=coarse")
     _check_target_fields(c)
+    if c.hierarchy_file and os.path.isdir(c.hierarchy_file):
+        _fail(f"--hierarchy_file='{c.hierarchy_file}' is a folder; pass a file of fine,coarse "
+              "pairs (JSON or CSV) instead")
     if c.hierarchy_file and not os.path.isfile(c.hierarchy_file):
         _fail(f"--hierarchy_file='{c.hierarchy_file}' does not exist")
+    if c.labels_file and os.path.isdir(c.labels_file):
+        _fail(f"--labels_file='{c.labels_file}' is a folder; pass the labels.csv file written "
+              "by lg_tf.discover (columns path,coarse,fine) instead")
     if c.labels_file and not os.path.isfile(c.labels_file):
         _fail(f"--labels_file='{c.labels_file}' does not exist; pass the labels.csv written "
               "by lg_tf.discover (columns path,coarse,fine)")
