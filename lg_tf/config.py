@@ -341,6 +341,18 @@ def _fail(message: str):
     raise ConfigError(message)
 
 
+def check_outside_data(c: Config, path: str, flag: str) -> None:
+    """Refuses an output folder at or below an image folder's --data_dir: everything lg_tf
+    writes there would be read back as classes by the next run (review D3), whose error
+    then tells the user to remove their own run. Checked before anything is written."""
+    if c.dataset != "folder" or not c.data_dir or not path or "://" in path + c.data_dir:
+        return
+    data, out = os.path.realpath(c.data_dir), os.path.realpath(path)
+    if os.path.commonpath([data, out]) == data:
+        _fail(f"{flag}={path} lies inside --data_dir={c.data_dir}, so lg_tf's files would be "
+              "read as image classes by the next run; choose a folder outside the data")
+
+
 # --------------------------------------------------------------------------- resume rules
 
 def differences(saved: dict, cfg: Config, fields=None) -> dict[str, tuple]:
