@@ -600,11 +600,17 @@ def export_run(model_dir: str, export_dir: str = "") -> str:
     """`--export_only`: the SavedModel of model_dir's run, built from its config.json.
 
     Reads no images. `export_dir` defaults to the run's own (--export_dir at training time,
-    else <model_dir>/export).
+    else <model_dir>/export). A signal stops it at once (exit 75): the lock is released and
+    a half-written `<export_dir>.tmp` removed (`export.finish_or_remove_tmp`).
     """
-    run = restore_run(model_dir, load_data=False)
-    export_dir = export_dir or run.cfg.export_dir or os.path.join(model_dir, "export")
-    with run_dir.Lock(model_dir):
-        return export_lib.export_saved_model(run.model, run.data.hierarchy, run.data.spec,
-                                             run.cfg.granularity, run.cfg.coarse_metric,
-                                             export_dir, model_dir=model_dir)
+    with interrupt.abort_on_signals("the export"):
+        run = restore_run(model_dir, load_data=False)
+        export_dir = export_dir or run.cfg.export_dir or os.path.join(model_dir, "export")
+        with run_dir.Lock(model_dir):
+            try:
+                return export_lib.export_saved_model(
+                    run.model, run.data.hierarchy, run.data.spec, run.cfg.granularity,
+                    run.cfg.coarse_metric, export_dir, model_dir=model_dir)
+            except interrupt.Interrupted:
+                export_lib.finish_or_remove_tmp(export_dir)
+                raise
