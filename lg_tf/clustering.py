@@ -123,9 +123,10 @@ def check_distinct(coarse: str, features: np.ndarray, k: int | str) -> int:
                 f"only {distinct} different ones, fewer than --k={k}")
         raise DataError(f"the {len(features)} training images of coarse class '{coarse}' are "
                         f"{what} as their features see them (duplicates or blank images), so "
-                        "they cannot be split into pseudo-fine classes; remove the duplicates, "
-                        "add varied images" + ("" if k == AUTO or distinct == 1
-                                               else f", or use --k={distinct}"))
+                        "they cannot be split into pseudo-fine classes; "
+                        + ("remove the duplicates or add varied images" if k == AUTO
+                           or distinct == 1 else "remove the duplicates, add varied images, "
+                           f"or use --k={distinct}"))
     return distinct
 
 
