@@ -9,7 +9,8 @@
         --out or <model_dir>/tsne_<split>.png.
 
 The run is rebuilt from model_dir/config.json (train_lib.restore_run), so the data must
-be where it was trained. Exit codes as for lg_tf.train: 0 done, 2 bad usage or input.
+be where it was trained. Exit codes as for lg_tf.train: 0 done, 2 bad usage or input, 75
+stopped by SIGTERM or Ctrl-C (re-run it). A read-only model_dir still gets the printed ACR.
 """
 # Thin entry point: flags -> acr_command / tsne_command, which raise (never exit).
 
@@ -148,8 +149,18 @@ def saved_config(model_dir: str):
 def acr_command(model_dir: str, split_name: str = "test", normalization: str = "column",
                 saved_model: str = "") -> dict:
     """ACR of model_dir's run (its newest checkpoint, or the SavedModel `saved_model`) on a
-    split; prints it, writes <model_dir>/acr_<split>.json and returns that payload."""
-    from lg_tf import analysis, files, metrics
+    split; prints it, writes <model_dir>/acr_<split>.json and returns that payload.
+
+    A model_dir that cannot be written (an archived run on a read-only mount) still gets
+    the printed result, with a line saying the file was not written. A signal stops it at
+    once (exit 75)."""
+    from lg_tf import interrupt
+    with interrupt.abort_on_signals("lg_tf.analyze acr"):
+        return _acr(model_dir, split_name, normalization, saved_model)
+
+
+def _acr(model_dir: str, split_name: str, normalization: str, saved_model: str) -> dict:
+    from lg_tf import analysis, metrics
     from lg_tf import config as config_lib
     cfg = saved_config(model_dir)
     if not config_lib.fine_outputs(cfg.granularity):
@@ -176,9 +187,22 @@ def acr_command(model_dir: str, split_name: str = "test", normalization: str = "
                "inter": analysis.finite(result.inter), "confusion": confusion.tolist(),
                "fine_names": list(h.fine_names), "coarse_names": list(h.coarse_names),
                "parent": list(h.parent)}
-    files.write_json_atomic(path, payload)
-    print(f"written: {path}")
+    write_payload(path, payload)
     return payload
+
+
+def write_payload(path: str, payload: dict) -> None:
+    """Writes the result file, or says why it could not (the result is printed already)."""
+    import tensorflow as tf
+
+    from lg_tf import files
+    try:
+        files.write_json_atomic(path, payload)
+    except (OSError, tf.errors.OpError) as e:
+        reason = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e)
+        print(f"not written: {path} ({reason.splitlines()[0]}); the result above is complete")
+        return
+    print(f"written: {path}")
 
 
 def format_acr(result, h, split: str, examples: int, source: str) -> str:
@@ -215,7 +239,14 @@ def _num(x) -> str:
 
 def tsne_command(model_dir: str, split_name: str = "test", max_samples: int = 2000,
                  out: str = "") -> str:
-    """t-SNE figure of model_dir's newest checkpoint's features; returns the PNG's path."""
+    """t-SNE figure of model_dir's newest checkpoint's features; returns the PNG's path.
+    A signal stops it at once (exit 75)."""
+    from lg_tf import interrupt
+    with interrupt.abort_on_signals("lg_tf.analyze tsne"):
+        return _tsne(model_dir, split_name, max_samples, out)
+
+
+def _tsne(model_dir: str, split_name: str, max_samples: int, out: str) -> str:
     from lg_tf import analysis, features, plots, train_lib
     features.check_tsne_samples(max_samples)  # before the run is restored
     m = analysis.tsne_map(train_lib.restore_run(model_dir), split_name, max_samples)

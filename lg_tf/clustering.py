@@ -111,6 +111,25 @@ def check_sizes(coarse_names, counts, k) -> None:
                             f"{'' if n == 1 else 's'}, {what}; lower --k or add images")
 
 
+def check_distinct(coarse: str, features: np.ndarray, k: int | str) -> int:
+    """The number of distinct training images of a coarse class as the features see them;
+    refuses fewer than k (k-means cannot split copies of one image: duplicates, blank
+    scans). Compared after the L2 normalisation `embed` applies, to 6 decimals."""
+    x = np.round(_normalise(features), 6)
+    distinct = len(np.unique(x, axis=0))
+    need = 2 if k == AUTO else k
+    if distinct < need:
+        what = ("all the same" if distinct == 1 else
+                f"only {distinct} different ones, fewer than --k={k}")
+        raise DataError(f"the {len(features)} training images of coarse class '{coarse}' are "
+                        f"{what} as their features see them (duplicates or blank images), so "
+                        "they cannot be split into pseudo-fine classes; "
+                        + ("remove the duplicates or add varied images" if k == AUTO
+                           or distinct == 1 else "remove the duplicates, add varied images, "
+                           f"or use --k={distinct}"))
+    return distinct
+
+
 def discover(train_features: np.ndarray, train_coarse: np.ndarray,
              test_features: np.ndarray, test_coarse: np.ndarray, coarse_names,
              k: int | str, seed: int, k_max: int = 6) -> Clustering:
@@ -122,9 +141,10 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
     names, parent, per_coarse = [], [], []
     for c, coarse in enumerate(coarse_names):
         rows, test_rows = np.flatnonzero(train_coarse == c), np.flatnonzero(test_coarse == c)
+        distinct = check_distinct(coarse, train_features[rows], k)
         transform, points = embed(train_features[rows], seed)
         if k == AUTO:
-            chosen, scores, fit = choose_k(points, k_max, seed)
+            chosen, scores, fit = choose_k(points, min(k_max, distinct), seed)
         else:
             fit = kmeans(points, k, seed)
             chosen, scores = k, {k: silhouette(points, fit.labels_, seed)} if k < len(rows) else {}

@@ -2,6 +2,7 @@
 
 Keras 3's `fit` was written for MirroredStrategy; with MultiWorkerMirroredStrategy two
 steps fail. Both patches apply only to multi-worker runs and leave every other path as is.
+`limit_cluster_wait` gives the strategy's start a deadline TensorFlow has no argument for.
 """
 
 from __future__ import annotations
@@ -37,3 +38,32 @@ def patch_multi_worker_reduce() -> None:
 
     trainer.reduce_per_replica = reduce_per_replica
     trainer._lg_tf_patched = True
+
+
+def limit_cluster_wait(cluster: dict, task_type: str, seconds: float) -> bool:
+    """Makes MultiWorkerMirroredStrategy() raise DeadlineExceededError when not every
+    worker has joined within `seconds`, instead of waiting forever (review D5).
+
+    The strategy sets up TensorFlow's coordination service itself, with no deadline, and
+    waits inside C++ holding the GIL (no Python thread or signal handler runs meanwhile).
+    We set the service up first, as the strategy would (same leader and jobs), plus a
+    registration barrier with a timeout; the strategy keeps a service that is already set.
+    Returns False when it could not (a service set earlier in this process, another role).
+    """
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+    import tensorflow as tf
+    jobs = [j for j in ("chief", "worker") if j in cluster]
+    ctx = context.context()
+    if task_type not in jobs or ctx.coordination_service is not None:
+        return False
+    ctx.configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(tf.train.ClusterSpec(cluster)),
+        cluster_register_timeout_in_ms=int(seconds * 1000),
+        coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name=j, num_tasks=len(cluster[j]))
+                          for j in jobs])
+    # Without the barrier, the registration timeout is not applied (TF 2.21, measured).
+    ctx.coordination_service.cluster_register_with_barrier = True
+    return True

@@ -257,8 +257,14 @@ def validate(c: Config) -> Config:
         _fail("--extra_layer is the coarse-training ablation (Table IV); use it with "
               "--granularity=coarse")
     _check_target_fields(c)
+    if c.hierarchy_file and os.path.isdir(c.hierarchy_file):
+        _fail(f"--hierarchy_file='{c.hierarchy_file}' is a folder; pass a file of fine,coarse "
+              "pairs (JSON or CSV) instead")
     if c.hierarchy_file and not os.path.isfile(c.hierarchy_file):
         _fail(f"--hierarchy_file='{c.hierarchy_file}' does not exist")
+    if c.labels_file and os.path.isdir(c.labels_file):
+        _fail(f"--labels_file='{c.labels_file}' is a folder; pass the labels.csv file written "
+              "by lg_tf.discover (columns path,coarse,fine) instead")
     if c.labels_file and not os.path.isfile(c.labels_file):
         _fail(f"--labels_file='{c.labels_file}' does not exist; pass the labels.csv written "
               "by lg_tf.discover (columns path,coarse,fine)")
@@ -333,6 +339,18 @@ def _memory_bytes() -> int:
 
 def _fail(message: str):
     raise ConfigError(message)
+
+
+def check_outside_data(c: Config, path: str, flag: str) -> None:
+    """Refuses an output folder at or below an image folder's --data_dir: everything lg_tf
+    writes there would be read back as classes by the next run (review D3), whose error
+    then tells the user to remove their own run. Checked before anything is written."""
+    if c.dataset != "folder" or not c.data_dir or not path or "://" in path + c.data_dir:
+        return
+    data, out = os.path.realpath(c.data_dir), os.path.realpath(path)
+    if os.path.commonpath([data, out]) == data:
+        _fail(f"{flag}={path} lies inside --data_dir={c.data_dir}, so lg_tf's files would be "
+              "read as image classes by the next run; choose a folder outside the data")
 
 
 # --------------------------------------------------------------------------- resume rules

@@ -274,6 +274,7 @@ def run(cfg: config_lib.Config, model_dir: str, options: Options) -> dict:
     """`lg_tf.discover`: the whole discovery (resumable); returns discover.json's content."""
     from lg_tf import interrupt
     options.check()
+    config_lib.check_outside_data(cfg, model_dir, "--model_dir")  # its previews are images
     k = clustering.parse_k(options.k)
     seeds = options.seed_list(cfg)
     data = {s: load_images(cfg, s) for s in seeds[:1]}  # every check before anything is written

@@ -242,3 +242,17 @@ def export_saved_model(model, h: Hierarchy, spec: pipeline.ImageSpec, granularit
     _remove_own(target, "export folder")
     tf.io.gfile.rename(tmp, target)
     return export_dir
+
+
+def finish_or_remove_tmp(export_dir: str) -> None:
+    """After `export_saved_model` was stopped part-way (a signal): its `<export_dir>.tmp`
+    goes, unless it is the complete new export (its marker lists its files) and the old
+    one was already removed, in which case the swap is finished instead."""
+    target = _resolve(export_dir)
+    tmp = target + ".tmp"
+    if not tf.io.gfile.exists(tmp):
+        return
+    if "files" in (_read_marker(tmp) or {}) and not tf.io.gfile.exists(target):
+        tf.io.gfile.rename(tmp, target)
+        return
+    _remove_own(tmp, "temporary export folder")

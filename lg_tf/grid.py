@@ -450,6 +450,8 @@ def run_grid(title: str, base: config_lib.Config, specs: Sequence[RunSpec],
     """Trains this shard's unfinished runs; returns {run name: [results per seed]} once every
     run of the grid is finished, else None (--dry_run, --print_commands, runs left to other
     shards). --report_only trains nothing and raises while runs are missing."""
+    for flag, path in (("--out_dir", ctx.out_dir), ("--report_dir", ctx.report_dir)):
+        config_lib.check_outside_data(base, path, flag)
     planned = plan(base, specs, ctx)
     mine = [p for p in planned if ctx.in_shard(p)]
     if ctx.collect_only:

@@ -13,6 +13,7 @@ import csv
 import dataclasses
 import json
 import os
+import unicodedata
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -70,6 +71,7 @@ class Hierarchy:
         """
         position = {n: i for i, n in enumerate(source_names)}
         missing = [n for n in self.fine_names if n not in position]
+        _check_normalisation(self.name, missing, source_names, source)
         if missing:
             names = list(source_names)
             shown = ", ".join(f"'{n}'" for n in missing[:3]) + (" ..." if len(missing) > 3 else "")
@@ -304,6 +306,25 @@ def named(name: str) -> Hierarchy:
                              f"{', '.join(NAMED_HIERARCHIES)}") from None
 
 
+def _check_normalisation(name: str, missing: Sequence[str], source_names: Sequence[str],
+                         source: str) -> None:
+    """Refuses names that differ from the dataset's only in Unicode normalisation (NFD
+    'cafe\u0301' from a macOS file vs NFC 'caf\xe9' from a folder): they print alike, so
+    the usual 'names classes ... does not have' sentence would show two identical names."""
+    by_nfc = {unicodedata.normalize("NFC", n): n for n in source_names}
+    pairs = [(n, by_nfc[unicodedata.normalize("NFC", n)]) for n in missing
+             if unicodedata.normalize("NFC", n) in by_nfc]
+    if not pairs:
+        return
+    ours, theirs = pairs[0]
+    form = next((f for f in ("NFC", "NFD") if unicodedata.is_normalized(f, theirs)), "its")
+    raise HierarchyError(
+        f"hierarchy '{name}' spells {len(pairs)} class name(s) in another Unicode "
+        f"normalisation than {source} does: {ascii(ours)} here, {ascii(theirs)} there (they "
+        f"look the same, e.g. '{theirs}', but are different characters); write the names in "
+        f"{form} form, as {source} does")
+
+
 # --------------------------------------------------------------------------- user files
 
 # Formats people reach for that are not JSON or CSV: refused by extension, with the fix.
@@ -323,6 +344,9 @@ def from_file(path: str) -> Hierarchy:
     '[' (then it is read as JSON). YAML, TOML, XML, spreadsheets and binary files are
     refused with a message naming the two accepted formats.
     """
+    if os.path.isdir(path):
+        raise HierarchyError(f"hierarchy file '{path}' is a folder; pass a file of fine,coarse "
+                             "pairs (JSON or CSV) instead")
     if not os.path.isfile(path):
         raise HierarchyError(f"hierarchy file '{path}' does not exist")
     name = os.path.splitext(os.path.basename(path))[0]

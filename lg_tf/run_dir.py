@@ -209,30 +209,43 @@ class Lock:
             except OSError as e:
                 raise RunError(f"cannot write to --model_dir={self.model_dir} ({e.strerror}); "
                                "choose a writable folder") from None
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-            self.held = True
+            self.held = True  # from here on, release() removes it, even if a signal stops us
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump(me, f)
+            except BaseException:
+                self.release()
+                raise
             return self
         raise RunError(f"cannot take the lock {self.path}; another lg_tf process took it "
                        "at the same moment: wait for it to finish")
 
     def _take_over_if_stale(self) -> None:
-        try:
-            with open(self.path) as f:
-                owner = json.load(f)
-        except (OSError, ValueError):
-            owner = {}   # half-written by a process killed at that moment: stale
+        if os.path.isdir(self.path):
+            # Not a lock lg_tf wrote, and removing a folder could lose what is in it.
+            raise RunError(f"{self.path} is a folder, where lg_tf keeps its lock file; remove "
+                           "that folder (or move it away) and re-run")
+        owner, damage = _read_owner(self.path)
+        if damage:
+            # Nothing lg_tf writes looks like this: no process can be relying on it.
+            log.warning("the lock %s is damaged (%s); taking it over", self.path, damage)
+            self._remove_stale()
+            return
         pid, host = owner.get("pid"), owner.get("host")
-        if pid and host == socket.gethostname() and _alive(int(pid)) and pid != os.getpid():
+        if pid and host == socket.gethostname() and _alive(pid) and pid != os.getpid():
             raise RunError(f"--model_dir={self.model_dir} is in use by process {pid} on this "
                            f"machine (since {owner.get('started', '?')}); wait for it to "
-                           "finish or stop it, or use another --model_dir")
+                           "finish or stop it, or use another --model_dir (if process "
+                           f"{pid} is not an lg_tf run, delete {self.path} and re-run)")
         if pid and host and host != socket.gethostname():
             raise RunError(f"--model_dir={self.model_dir} is in use by process {pid} on host "
                            f"{host} (since {owner.get('started', '?')}); if that process is "
                            f"gone, delete {self.path} and re-run")
         log.warning("taking over the lock of %s left by process %s, which is no longer "
                     "running", self.model_dir, pid or "?")
+        self._remove_stale()
+
+    def _remove_stale(self) -> None:
         try:
             os.remove(self.path)
         except FileNotFoundError:
@@ -251,6 +264,37 @@ class Lock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+# Above any pid a kernel hands out (Linux: at most 2**22); larger ones overflow os.kill.
+_MAX_PID = 2**31 - 1
+
+
+def _read_owner(path: str) -> tuple[dict, str]:
+    """(the lock's {"pid", "host", "started"}, '') or ({}, what is wrong with it).
+
+    An empty or half-written lock (a process killed while writing it) reads as no owner,
+    which is taken over like a dead one's.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        return {}, f"unreadable: {getattr(e, 'strerror', None) or e}"
+    try:
+        owner = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {}, ""   # cut short while being written: stale
+    if not isinstance(owner, dict):
+        return {}, f"it holds a JSON {type(owner).__name__}, not lg_tf's record"
+    pid = owner.get("pid")
+    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)
+                            or not 0 < pid <= _MAX_PID):
+        return {}, f"pid {pid!r} is not a process id"
+    host = owner.get("host")
+    if host is not None and not isinstance(host, str):
+        return {}, f"host {host!r} is not a host name"
+    return owner, ""
 
 
 def _alive(pid: int) -> bool:

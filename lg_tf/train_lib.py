@@ -21,7 +21,7 @@ from lg_tf import config as config_lib
 from lg_tf import export as export_lib
 from lg_tf import logs as log_lib
 from lg_tf.data import datasets, pipeline
-from lg_tf.errors import RunError, TrainingDiverged  # noqa: F401 - re-exported
+from lg_tf.errors import EXIT_PREEMPTED, RunError, TrainingDiverged  # noqa: F401 - re-exported
 from lg_tf.results import Results
 
 log = logging.getLogger("lg_tf")
@@ -90,12 +90,63 @@ def _new_strategy(kind: str) -> tf.distribute.Strategy:
         cluster = tf_config().get("cluster", {})
         kind = "multi_worker" if len(cluster.get("worker", [])) > 1 else "mirrored"
     if kind == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multi_worker_strategy()
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
     if kind == "one_device":
         return tf.distribute.OneDeviceStrategy(devices[0])
     return tf.distribute.MirroredStrategy(devices)
+
+
+CLUSTER_TIMEOUT_ENV = "LG_TF_CLUSTER_TIMEOUT"
+# Long enough for a scheduler to start every worker's container; the env var changes it.
+CLUSTER_TIMEOUT_S = 600.0
+
+
+class ClusterTimeout(RunError):
+    """Not every worker of TF_CONFIG joined in time; retry once they run (exit 75)."""
+
+    exit_code = EXIT_PREEMPTED
+
+
+def cluster_timeout() -> float:
+    """Seconds a worker waits for the others: $LG_TF_CLUSTER_TIMEOUT, else 600."""
+    raw = os.environ.get(CLUSTER_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return CLUSTER_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < 1e7):
+        raise RunError(f"{CLUSTER_TIMEOUT_ENV}={raw} must be a number of seconds above 0, "
+                       "e.g. 600; fix it or unset it")
+    return value
+
+
+def _multi_worker_strategy() -> tf.distribute.Strategy:
+    """MultiWorkerMirroredStrategy, saying whom it waits for and giving up after
+    `cluster_timeout()` seconds (otherwise a worker that never starts is waited for
+    silently and forever)."""
+    config = tf_config()
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    me = (task.get("type", "worker"), task.get("index", 0))
+    others = [f"{job} {i} ({address})" for job in ("chief", "worker")
+              for i, address in enumerate(cluster.get(job, [])) if (job, i) != me]
+    seconds = cluster_timeout()
+    limited = compat.limit_cluster_wait(cluster, me[0], seconds)
+    log.info("multi-worker training as %s %s: waiting for %s to join%s", *me,
+             ", ".join(others) or "the cluster",
+             f" (up to {seconds:g} s; {CLUSTER_TIMEOUT_ENV} sets the limit)" if limited else "")
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except tf.errors.DeadlineExceededError:
+        raise ClusterTimeout(
+            f"not every worker of TF_CONFIG joined within {seconds:g} s (this is {me[0]} "
+            f"{me[1]}; the others: {', '.join(others)}); start each with the same TF_CONFIG "
+            f"and its own task index (or raise {CLUSTER_TIMEOUT_ENV}), then re-run") from None
+    log.info("all %d workers joined", len(others) + 1)
+    return strategy
 
 
 @contextlib.contextmanager
@@ -397,6 +448,8 @@ def train_and_evaluate(cfg: config_lib.Config, model_dir: str, strategy=None) ->
     """
     log_lib.ensure_handler()
     cfg = config_lib.validate(cfg)
+    config_lib.check_outside_data(cfg, model_dir, "--model_dir")
+    config_lib.check_outside_data(cfg, cfg.export_dir, "--export_dir")
     with interrupt.stop_on_signals():
         configure_devices(cfg)
         # Multi-worker collectives must be set up before TensorFlow runs any op.
@@ -547,11 +600,17 @@ def export_run(model_dir: str, export_dir: str = "") -> str:
     """`--export_only`: the SavedModel of model_dir's run, built from its config.json.
 
     Reads no images. `export_dir` defaults to the run's own (--export_dir at training time,
-    else <model_dir>/export).
+    else <model_dir>/export). A signal stops it at once (exit 75): the lock is released and
+    a half-written `<export_dir>.tmp` removed (`export.finish_or_remove_tmp`).
     """
-    run = restore_run(model_dir, load_data=False)
-    export_dir = export_dir or run.cfg.export_dir or os.path.join(model_dir, "export")
-    with run_dir.Lock(model_dir):
-        return export_lib.export_saved_model(run.model, run.data.hierarchy, run.data.spec,
-                                             run.cfg.granularity, run.cfg.coarse_metric,
-                                             export_dir, model_dir=model_dir)
+    with interrupt.abort_on_signals("the export"):
+        run = restore_run(model_dir, load_data=False)
+        export_dir = export_dir or run.cfg.export_dir or os.path.join(model_dir, "export")
+        with run_dir.Lock(model_dir):
+            try:
+                return export_lib.export_saved_model(
+                    run.model, run.data.hierarchy, run.data.spec, run.cfg.granularity,
+                    run.cfg.coarse_metric, export_dir, model_dir=model_dir)
+            except interrupt.Interrupted:
+                export_lib.finish_or_remove_tmp(export_dir)
+                raise

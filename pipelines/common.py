@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from lg_tf import config as config_lib
+from lg_tf import hierarchy as hier_lib
 from lg_tf import grid as grid_lib
 from lg_tf import stats
 from lg_tf.errors import PipelineError
@@ -22,19 +23,36 @@ from lg_tf.errors import PipelineError
 DEFAULT_GROUPINGS = {"embedded": ("shapes", "shapes_mixed_b")}
 
 
+# The grouping "own": the hierarchy the data brings itself (an image folder's tree, or
+# --hierarchy_file / --coarse_zero), which its runs keep instead of a named --hierarchy.
+OWN = "own"
+
+
 def groupings_for(base: config_lib.Config, names: Sequence[str] | None) -> list[str]:
-    """`names`, else the dataset's default groupings, else its own hierarchy."""
+    """`names`, else the dataset's default groupings, else its own hierarchy (a named one,
+    or `OWN`: the data's folder tree or --hierarchy_file)."""
     from lg_tf.data import datasets
     if names:
         return list(names)
+    if base.hierarchy_file or base.coarse_zero:
+        return [OWN]
     default = DEFAULT_GROUPINGS.get(base.dataset)
     if default:
         return list(default)
-    own = base.hierarchy or datasets.DATASETS[base.dataset].default_hierarchy
-    if not own:
-        raise PipelineError(f"--dataset={base.dataset} has no default hierarchy; name one "
-                            "with --groupings")
-    return [own]
+    info = datasets.DATASETS[base.dataset]
+    own = base.hierarchy or info.default_hierarchy
+    if own:
+        return [own]
+    if info.hierarchy_from_tree(base):
+        return [OWN]
+    raise PipelineError(f"--dataset={base.dataset} has no default hierarchy; name one with "
+                        "--groupings (one of: " + ", ".join(hier_lib.NAMED_HIERARCHIES)
+                        + ") or give --hierarchy_file")
+
+
+def grouping_overrides(grouping: str) -> dict:
+    """The Config fields that select `grouping` (none for `OWN`: the base keeps its own)."""
+    return {} if grouping == OWN else {"hierarchy": grouping}
 
 
 # --------------------------------------------------------------------------- over seeds

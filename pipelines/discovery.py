@@ -68,7 +68,7 @@ def base_specs(base, groupings: Sequence[str]) -> list[grid_lib.RunSpec]:
     for g in groupings:
         for gran, series in (("coarse", "CC"), ("fine", "FC")):
             specs.append(grid_lib.spec(base, f"{series} {g}", {"series": series, "grouping": g},
-                                     granularity=gran, hierarchy=g))
+                                     granularity=gran, **common.grouping_overrides(g)))
     return specs
 
 
@@ -86,7 +86,7 @@ def cluster_all(base, ctx: Context, grouping: str, seed: int, cc_dir: str,
                 sources: Sequence[str], ks: Sequence) -> dict:
     """{(source, k): {"labels": path, "summary": ...}} for one grouping and seed; files
     already written are reused (clustering is deterministic for a seed)."""
-    cfg = dataclasses.replace(base, hierarchy=grouping, seed=seed)
+    cfg = dataclasses.replace(base, seed=seed, **common.grouping_overrides(grouping))
     data = discovery.load_images(cfg, seed)
     out_dir = labels_dir(ctx, grouping, seed)
     found = {}
@@ -126,7 +126,8 @@ def _digest(path: str) -> str:
 def discovered_spec(base, grouping: str, source: str, k, labels: str) -> grid_lib.RunSpec:
     return grid_lib.spec(base, f"D {grouping} {source} k={k}",
                        {"series": "D", "grouping": grouping, "source": source, "k": str(k)},
-                       granularity="fine", hierarchy=grouping, labels_file=labels)
+                       granularity="fine", labels_file=labels,
+                       **common.grouping_overrides(grouping))
 
 
 def run(base, ctx: Context, groupings=None, sources=features_lib.SOURCES, ks=KS,

@@ -55,7 +55,8 @@ def grid(base, groupings: Sequence[str], fractions: Sequence[float] = FRACTIONS,
             for t in targets:
                 specs.append(grid_lib.spec(base, f"{t} {g} r={r:g}",
                                          {"grouping": g, "fraction": r, "target": t},
-                                         granularity=t, hierarchy=g, train_fraction=r))
+                                         granularity=t, train_fraction=r,
+                                         **common.grouping_overrides(g)))
     return specs
 
 
@@ -205,7 +206,8 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
 
 EXTRA_FLAGS = {
     "groupings": ("list", [], "Hierarchies to compare on (default: shapes,shapes_mixed_b on "
-                  "the embedded data, else the dataset's own)."),
+                  "the embedded data, else the dataset's own; 'own' = an image folder's "
+                  "tree or --hierarchy_file)."),
     "fractions": ("list", [f"{r:g}" for r in FRACTIONS], "Fractions r of the training data."),
     "targets": ("list", list(TARGETS), "Training targets (--granularity values) to compare."),
 }

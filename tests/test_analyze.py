@@ -199,3 +199,101 @@ def test_commands_raise_instead_of_exiting(embedded_dir, tmp_path):
         analyze.acr_command(str(tmp_path))
     with pytest.raises(ConfigError, match="too few"):
         analyze.tsne_command(str(tmp_path), max_samples=5)
+
+
+# --------------------------------------------------------------------------- review D7, D9
+
+def _snapshot(path):
+    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+            for d, _, names in os.walk(path) for f in names}
+
+
+def test_acr_on_a_read_only_run_prints_the_result_and_writes_nothing(fine_run, monkeypatch,
+                                                                      capsys):
+    """Review D7: a model_dir that refuses writes (archived run, read-only mount) gets the
+    printed ACR and a line saying the file was not written, not a traceback."""
+    import errno
+
+    from lg_tf import analyze, files
+    _, model_dir, _ = fine_run
+    before = _snapshot(model_dir)
+
+    def read_only(path, payload):
+        raise OSError(errno.EROFS, "Read-only file system", path)
+
+    monkeypatch.setattr(files, "write_json_atomic", read_only)
+    payload = analyze.acr_command(model_dir)
+    out = capsys.readouterr().out
+    assert payload["examples"] == 2400 and _printed_acr(out) == pytest.approx(
+        payload["value"], rel=1e-5)
+    path = os.path.join(model_dir, "acr_test.json")
+    assert f"not written: {path} (Read-only file system); the result above is complete" in out
+    assert _snapshot(model_dir) == before
+
+
+def test_sigterm_during_acr_stops_at_once_with_exit_75(fine_run, monkeypatch):
+    """Review D9: analyze installs a handler: exit 75 (not 143), nothing written."""
+    import signal
+
+    from lg_tf import analyze, interrupt
+    _, model_dir, _ = fine_run
+    before = _snapshot(model_dir)
+    real = analyze.checkpoint_confusion
+
+    def signalled(run, split_name):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(run, split_name)
+
+    monkeypatch.setattr(analyze, "checkpoint_confusion", signalled)
+    with pytest.raises(interrupt.Interrupted, match="SIGTERM received during lg_tf.analyze "
+                                                    "acr; stopped and cleaned up") as e:
+        analyze.acr_command(model_dir)
+    assert e.value.exit_code == 75
+    assert _snapshot(model_dir) == before
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler removed again
+
+
+def test_sigterm_during_export_only_removes_its_tmp_and_releases_the_lock(fine_run,
+                                                                           monkeypatch):
+    """Review D9: --export_only stopped mid-export: exit 75, no export.tmp, no lock, the
+    previous export untouched; the re-run exports."""
+    import signal
+
+    import keras
+
+    from lg_tf import interrupt, run_dir
+    _, model_dir, _ = fine_run
+    export = os.path.join(model_dir, "export")
+    before = _snapshot(export)
+    archive_class = type(keras.export.ExportArchive())
+    original = archive_class.write_out
+
+    def signalled(self, filepath, *args, **kwargs):
+        original(self, filepath, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(archive_class, "write_out", signalled)
+    with pytest.raises(interrupt.Interrupted, match="SIGTERM received during the export") as e:
+        train_lib.export_run(model_dir)
+    assert e.value.exit_code == 75
+    assert not os.path.exists(export + ".tmp")
+    assert not os.path.exists(os.path.join(model_dir, run_dir.LOCK))
+    assert _snapshot(export) == before
+    monkeypatch.setattr(archive_class, "write_out", original)
+    assert train_lib.export_run(model_dir) == export and not os.path.exists(export + ".tmp")
+
+
+def test_a_stop_between_removing_the_old_export_and_the_swap_finishes_the_swap(tmp_path):
+    from lg_tf import export as export_lib
+    target = tmp_path / "export"
+    tmp = tmp_path / "export.tmp"
+    tmp.mkdir()
+    (tmp / "saved_model.pb").write_bytes(b"new")
+    (tmp / export_lib.MARKER).write_text(json.dumps(
+        {"lg_tf_export": 1, "files": ["saved_model.pb", export_lib.MARKER]}))
+    export_lib.finish_or_remove_tmp(str(target))        # complete, old one gone: swapped in
+    assert (target / "saved_model.pb").read_bytes() == b"new" and not tmp.exists()
+    tmp.mkdir()
+    (tmp / export_lib.MARKER).write_text(json.dumps({"lg_tf_export": 1}))  # half written
+    export_lib.finish_or_remove_tmp(str(target))
+    assert not tmp.exists() and (target / "saved_model.pb").read_bytes() == b"new"

@@ -336,6 +336,40 @@ def test_hierarchy_file_names_classes_the_folder_lacks(tmp_path):
         "('kitten'); fix the names to match its classes: cat, dog, bus, car")
 
 
+def test_names_differing_only_in_unicode_normalisation_are_shown_escaped(tmp_path):
+    """Review D13: an NFD 'café' in the file against an NFC folder 'café'."""
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    root = tmp_path / "food"
+    for fine in (nfc, "tea"):
+        (root / "drink" / fine).mkdir(parents=True)
+        _png(root / "drink" / fine / "a.png")
+    for fine in ("bread", "rice"):
+        (root / "food" / fine).mkdir(parents=True)
+        _png(root / "food" / fine / "a.png")
+    path = _write(tmp_path, "nfd.csv", f"{nfd},drink\ntea,drink\nbread,food\nrice,food\n")
+    with pytest.raises(HierarchyError) as e:
+        prepare(root, hierarchy_file=path)
+    assert str(e.value) == (
+        f"hierarchy 'nfd' spells 1 class name(s) in another Unicode normalisation than the "
+        f"image folder '{root}' does: 'cafe\\u0301' here, 'caf\\xe9' there (they look the "
+        f"same, e.g. '{nfc}', but are different characters); write the names in NFC form, "
+        f"as the image folder '{root}' does")
+
+
+def test_hierarchy_or_labels_file_that_is_a_folder(tmp_path):
+    """Review D14: a folder is named as a folder, not as missing."""
+    from lg_tf.config import validate
+    from lg_tf.errors import ConfigError
+    folder = tmp_path / "hdir.csv"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match=r"--hierarchy_file='.*hdir.csv' is a folder; pass a "
+                                          r"file of fine,coarse pairs \(JSON or CSV\) instead"):
+        validate(Config(dataset="folder", data_dir=str(tmp_path), hierarchy_file=str(folder)))
+    with pytest.raises(ConfigError, match="--labels_file='.*hdir.csv' is a folder; pass the "
+                                          "labels.csv file"):
+        validate(Config(dataset="folder", data_dir=str(tmp_path), labels_file=str(folder)))
+
+
 def test_hierarchy_file_names_classes_cifar10_lacks(tmp_path):
     """Checked before any data is loaded (no TFDS needed)."""
     path = _write(tmp_path, "h.json", '{"airplane": "sky", "kitten": "ground", "puppy": "ground"}')

@@ -79,6 +79,27 @@ def test_too_few_images_for_k_and_empty_classes_are_refused():
         clustering.check_sizes(["a", "b"], [10, 2], "auto")
 
 
+def test_identical_images_in_a_coarse_class_are_one_sentence():
+    """Review D8: a class of copies (duplicates, blank scans) gave sklearn's 'Number of
+    labels is 1' traceback; now one sentence, and k=auto tries only what the copies allow."""
+    (x, coarse, _), (tx, tcoarse, _) = _two_coarse_classes(n=30)
+    same = x.copy()
+    same[coarse == 0] = 2.0                     # every image of 'a' has the same features
+    for k in ("auto", 2):
+        with pytest.raises(DataError, match="the 90 training images of coarse class 'a' are "
+                                            "all the same as their features see them"):
+            clustering.discover(same, coarse, tx, tcoarse, ["a", "b"], k, seed=0)
+    three = x.copy()
+    rows = np.flatnonzero(coarse == 0)
+    three[rows] = np.eye(10)[rows % 3] * 5      # 90 images, 3 different ones
+    with pytest.raises(DataError, match="only 3 different ones, fewer than --k=4 .*or use "
+                                        "--k=3$"):
+        clustering.discover(three, coarse, tx, tcoarse, ["a", "b"], 4, seed=0)
+    result = clustering.discover(three, coarse, tx, tcoarse, ["a", "b"], "auto", seed=0)
+    assert result.per_coarse[0].k == 3 and set(result.per_coarse[0].silhouette) == {2, 3}
+    assert result.per_coarse[0].sizes == [30, 30, 30]
+
+
 # --------------------------------------------------------------------------- labels files
 
 def _write(path, rows, header="path,coarse,fine"):

@@ -285,8 +285,8 @@ def test_file_missing(tmp_path):
     path = str(tmp_path / "nope.json")
     with pytest.raises(HierarchyError, match=f"hierarchy file '{path}' does not exist"):
         H.from_file(path)
-    with pytest.raises(HierarchyError, match="does not exist"):
-        H.from_file(str(tmp_path))  # a directory is not a file
+    with pytest.raises(HierarchyError, match="is a folder; pass a file"):
+        H.from_file(str(tmp_path))  # a directory is not a file (review D14)
 
 
 def test_file_single_coarse_class_is_valid(tmp_path):

@@ -162,6 +162,48 @@ def test_a_live_lock_refuses_a_second_process_and_a_stale_one_is_taken_over(tmp_
     assert not os.path.exists(os.path.join(path, run_dir.LOCK))
 
 
+@pytest.mark.parametrize("content", [
+    '[1, 2]', '{"pid": "abc", "host": "%s"}', '{"pid": 99999999999, "host": "%s"}',
+    '{"pid": -1, "host": "%s"}', '{"pid": 0, "host": "%s"}', '{"pid": 5, "host": 7}',
+    b"\xff\xfe\x00garbage", ""], ids=["json_list", "pid_text", "pid_huge", "pid_negative",
+                                        "pid_zero", "host_number", "binary", "empty"])
+def test_a_damaged_lock_is_taken_over_with_one_warning(tmp_path, caplog, content):
+    """Review D4/D6: lock content lg_tf never writes is stale, not a traceback or a refusal."""
+    path = tmp_path / "run"
+    path.mkdir()
+    lock_file = path / run_dir.LOCK
+    if isinstance(content, bytes):
+        lock_file.write_bytes(content)
+    else:
+        lock_file.write_text(content.replace("%s", __import__("socket").gethostname()))
+    with caplog.at_level(logging.WARNING, logger="lg_tf"):
+        with run_dir.Lock(str(path)) as lock:
+            assert json.load(open(lock.path))["pid"] == os.getpid()
+    assert not lock_file.exists()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and ("damaged" in warnings[0] or "taking over" in warnings[0])
+
+
+def test_a_folder_named_like_the_lock_is_refused_and_kept(tmp_path):
+    """Review D4: lg_tf does not remove a folder it did not write; one sentence says to."""
+    folder = tmp_path / "run" / run_dir.LOCK
+    folder.mkdir(parents=True)
+    (folder / "note.txt").write_text("mine")
+    with pytest.raises(RunError, match=r"\.lg_tf\.lock is a folder.*remove that folder"):
+        run_dir.Lock(str(tmp_path / "run")).acquire()
+    assert (folder / "note.txt").read_text() == "mine"
+
+
+def test_a_live_lock_names_the_file_to_delete_if_its_pid_is_not_lg_tf(tmp_path):
+    path = tmp_path / "run"
+    path.mkdir()
+    (path / run_dir.LOCK).write_text(json.dumps(
+        {"pid": os.getppid(), "host": __import__("socket").gethostname()}))
+    with pytest.raises(RunError, match=f"in use by process {os.getppid()}.*delete .*lock"):
+        run_dir.Lock(str(path)).acquire()
+    assert (path / run_dir.LOCK).exists()
+
+
 @pytest.mark.slow  # the lock itself is tested in-process above
 def test_two_identical_commands_do_not_both_train(embedded_dir, tmp_path):
     model_dir = str(tmp_path / "run")
