@@ -57,6 +57,8 @@ def _trained(cfg, model_dir):
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+    # Shared runs are whole: not made under `no_exports` (a module-scoped opt-out).
+    assert os.path.exists(os.path.join(model_dir, "export", "saved_model.pb")), model_dir
     return SimpleNamespace(cfg=cfg, model_dir=model_dir, results=results,
                            log="\n".join(lines))
 
@@ -75,10 +77,10 @@ def fine_run(embedded_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def coarse_run(embedded_dir, tmp_path_factory):
-    """The tiny config trained on coarse labels for one epoch (--acr_every=1, which a coarse
-    run ignores): .cfg, .model_dir, .results, .log. Read only."""
-    cfg = dataclasses.replace(_tiny_config(embedded_dir), granularity="coarse", epochs=1,
-                              acr_every=1)
+    """The tiny config trained on coarse labels (2 epochs x 3 steps; --acr_every=1, which a
+    coarse run ignores), with its final analysis and SavedModel export: .cfg, .model_dir,
+    .results, .log. Read only."""
+    cfg = dataclasses.replace(_tiny_config(embedded_dir), granularity="coarse", acr_every=1)
     return _trained(cfg, str(tmp_path_factory.mktemp("coarse_run")))
 
 

@@ -302,10 +302,10 @@ def test_final_analysis_singleton_acr_note_and_recall_scalars(tmp_path, monkeypa
 
 
 def test_final_results_and_tensorboard_have_coarse_recall(coarse_run, tiny_config):
-    """End to end (a coarse run of one epoch, the session's shared `coarse_run`): recall in
+    """End to end (a coarse run of two epochs, the session's shared `coarse_run`): recall in
     results.json's final and in TensorBoard at the final step; the per-epoch records hold
     scalars only."""
-    assert coarse_run.cfg == dataclasses.replace(tiny_config, granularity="coarse", epochs=1,
+    assert coarse_run.cfg == dataclasses.replace(tiny_config, granularity="coarse",
                                                  acr_every=1)
     results, tmp_path = coarse_run.results, pathlib.Path(coarse_run.model_dir)
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -319,4 +319,4 @@ def test_final_results_and_tensorboard_have_coarse_recall(coarse_run, tiny_confi
         assert all(isinstance(v, (int, float)) for v in epoch.values())
     events = _scalar_events(tmp_path / "tensorboard")
     for tag, value in recall.items():
-        assert events[tag] == [(1, pytest.approx(value))]
+        assert events[tag] == [(2, pytest.approx(value))]  # the final step only

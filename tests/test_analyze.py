@@ -1,7 +1,6 @@
 """ACR during and after tiny runs (callback, final analysis, projector) and the
 `python -m lg_tf.analyze` commands on a finished run."""
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -27,8 +26,8 @@ def _config(embedded_dir, **kw):
                   learning_rate=0.05, lr_milestones=(1,), lr_decay=0.1, acr_every=1, **kw)
 
 
-# fine_run and coarse_run (tests/conftest.py): tiny runs of this config (fine: 2 epochs;
-# coarse: 1 epoch), trained once per session and shared, read only.
+# fine_run and coarse_run (tests/conftest.py): tiny runs of this config (2 epochs each,
+# fine and coarse), trained once per session and shared, read only.
 
 def _text(path):
     with open(path) as f:
@@ -93,8 +92,7 @@ def test_final_analysis_outputs(fine_run):
 
 
 def test_coarse_run_has_no_acr_but_projector(coarse_run, embedded_dir):
-    assert coarse_run.cfg == dataclasses.replace(_config(embedded_dir, granularity="coarse"),
-                                                 epochs=1)
+    assert coarse_run.cfg == _config(embedded_dir, granularity="coarse")
     results, tmp_path = coarse_run.results, pathlib.Path(coarse_run.model_dir)
     assert "ACR needs a fine-trained model" in coarse_run.log
     assert not any(k.startswith("test/acr") for e in results["epochs"] for k in e)
