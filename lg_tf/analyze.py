@@ -17,6 +17,7 @@ stopped by SIGTERM or Ctrl-C (re-run it). A read-only model_dir still gets the p
 from __future__ import annotations
 
 import os
+import re
 
 from lg_tf import cli, files
 from lg_tf.errors import RunError
@@ -55,7 +56,8 @@ def run(argv=None) -> None:
 
     def body(rest):
         command = check_command(rest[1:], values)
-        check_model_dir(values.model_dir)  # before TensorFlow loads: a typo costs no time
+        # before TensorFlow loads: a typo costs no time
+        check_model_dir(values.model_dir, checkpoint=not values.saved_model)
         cli.setup_logging("lg_tf.analyze")
         if command == "acr":
             acr_command(values.model_dir, values.split, values.normalization,
@@ -84,8 +86,9 @@ def check_command(args: list[str], values) -> str:
     return command
 
 
-def check_model_dir(model_dir: str) -> None:
-    """The cheap checks, without TensorFlow; restore_run gives the others."""
+def check_model_dir(model_dir: str, checkpoint: bool = True) -> None:
+    """The cheap checks, without TensorFlow (`checkpoint`: a ckpt-N.index file is there);
+    restore_run gives the others."""
     if not model_dir:
         cli.fail("--model_dir is required: the folder of a run written by lg_tf.train")
     if not files.isdir(model_dir):   # files: a gs:// run is analysed like a local one
@@ -93,6 +96,12 @@ def check_model_dir(model_dir: str) -> None:
     if not files.exists(os.path.join(model_dir, "config.json")):
         cli.fail(f"no config.json in {model_dir}; point --model_dir at a folder written by "
                  "lg_tf.train")
+    checkpoints = os.path.join(model_dir, "checkpoints")
+    names = os.listdir(checkpoints) if checkpoint and os.path.isdir(checkpoints) else []
+    if checkpoint and not any(re.fullmatch(r"ckpt-\d+\.index", n) for n in names):
+        # restore_run says the same, but only after loading the data and building the model
+        cli.fail(f"no checkpoint in {checkpoints}; train first (python -m lg_tf.train ... "
+                 f"--model_dir={model_dir})")
 
 
 # --------------------------------------------------------------------------- acr

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import os
+import pathlib
 from fractions import Fraction as F
 from types import SimpleNamespace
 
@@ -300,12 +301,13 @@ def test_final_analysis_singleton_acr_note_and_recall_scalars(tmp_path, monkeypa
         ["1", "-", "0.07738", "-"]]
 
 
-def test_final_results_and_tensorboard_have_coarse_recall(tiny_config, tmp_path):
-    """End to end (a coarse run of one epoch): recall in results.json's final and in
-    TensorBoard at the final step; the per-epoch records hold scalars only."""
-    from lg_tf import train_lib
-    cfg = dataclasses.replace(tiny_config, granularity="coarse", epochs=1)
-    results = train_lib.train_and_evaluate(cfg, str(tmp_path))
+def test_final_results_and_tensorboard_have_coarse_recall(coarse_run, tiny_config):
+    """End to end (a coarse run of two epochs, the session's shared `coarse_run`): recall in
+    results.json's final and in TensorBoard at the final step; the per-epoch records hold
+    scalars only."""
+    assert coarse_run.cfg == dataclasses.replace(tiny_config, granularity="coarse",
+                                                 acr_every=1)
+    results, tmp_path = coarse_run.results, pathlib.Path(coarse_run.model_dir)
     saved = json.loads((tmp_path / "results.json").read_text())
     names = saved["hierarchy"]["coarse_names"]
     recall = {k: v for k, v in saved["final"].items() if k.startswith("test/recall/")}
@@ -317,4 +319,4 @@ def test_final_results_and_tensorboard_have_coarse_recall(tiny_config, tmp_path)
         assert all(isinstance(v, (int, float)) for v in epoch.values())
     events = _scalar_events(tmp_path / "tensorboard")
     for tag, value in recall.items():
-        assert events[tag] == [(1, pytest.approx(value))]
+        assert events[tag] == [(2, pytest.approx(value))]  # the final step only

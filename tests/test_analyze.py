@@ -1,10 +1,9 @@
 """ACR during and after tiny runs (callback, final analysis, projector) and the
 `python -m lg_tf.analyze` commands on a finished run."""
 
-import dataclasses
 import json
-import logging
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -27,12 +26,8 @@ def _config(embedded_dir, **kw):
                   learning_rate=0.05, lr_milestones=(1,), lr_decay=0.1, acr_every=1, **kw)
 
 
-@pytest.fixture(scope="module")
-def fine_run(embedded_dir, tmp_path_factory):
-    cfg = _config(embedded_dir)
-    model_dir = str(tmp_path_factory.mktemp("fine_run"))
-    return cfg, model_dir, train_lib.train_and_evaluate(cfg, model_dir)
-
+# fine_run and coarse_run (tests/conftest.py): tiny runs of this config (2 epochs each,
+# fine and coarse), trained once per session and shared, read only.
 
 def _text(path):
     with open(path) as f:
@@ -53,8 +48,9 @@ def _events(logdir):
     return tags
 
 
-def test_callback_logs_acr_every_epoch(fine_run):
-    _, model_dir, _ = fine_run
+def test_callback_logs_acr_every_epoch(fine_run, embedded_dir):
+    model_dir = fine_run.model_dir
+    assert fine_run.cfg == _config(embedded_dir)
     saved = _json(os.path.join(model_dir, "results.json"))
     assert [e["epoch"] for e in saved["epochs"]] == [1, 2]
     for epoch in saved["epochs"]:
@@ -68,7 +64,7 @@ def test_callback_logs_acr_every_epoch(fine_run):
 
 
 def test_final_analysis_outputs(fine_run):
-    cfg, model_dir, results = fine_run
+    cfg, model_dir, results = fine_run.cfg, fine_run.model_dir, fine_run.results
     final = results["final"]
     assert ("test/acr" in final) != ("test/acr_undefined_reason" in final)
     assert _json(os.path.join(model_dir, "results.json"))["final"] == final
@@ -95,12 +91,10 @@ def test_final_analysis_outputs(fine_run):
     assert "projector/about" in _events(projector)
 
 
-def test_coarse_run_has_no_acr_but_projector(embedded_dir, tmp_path, caplog):
-    cfg = _config(embedded_dir, granularity="coarse")
-    with caplog.at_level(logging.INFO, logger="lg_tf"):
-        results = train_lib.train_and_evaluate(dataclasses.replace(cfg, epochs=1),
-                                               str(tmp_path))
-    assert "ACR needs a fine-trained model" in caplog.text
+def test_coarse_run_has_no_acr_but_projector(coarse_run, embedded_dir):
+    assert coarse_run.cfg == _config(embedded_dir, granularity="coarse")
+    results, tmp_path = coarse_run.results, pathlib.Path(coarse_run.model_dir)
+    assert "ACR needs a fine-trained model" in coarse_run.log
     assert not any(k.startswith("test/acr") for e in results["epochs"] for k in e)
     assert not any(k.startswith("test/acr") for k in results["final"])
     assert "acr_breakdown" not in results and not (tmp_path / "confusion.json").exists()
@@ -123,8 +117,8 @@ def _printed_acr(stdout):
     return float(match.group(2))
 
 
-def test_cli_acr_matches_in_process(fine_run):
-    _, model_dir, _ = fine_run
+def test_cli_acr_matches_in_process(fine_run_copy, capsys):
+    model_dir = fine_run_copy  # the command writes acr_test.json into it
     proc = _analyze("acr", f"--model_dir={model_dir}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     printed = _printed_acr(proc.stdout)
@@ -145,22 +139,24 @@ def test_cli_acr_matches_in_process(fine_run):
     assert printed == pytest.approx(expected, rel=1e-5)
     assert written["value"] == pytest.approx(expected, rel=1e-12)
 
-    # the SavedModel export, fed raw uint8 images, gives the same confusion matrix
-    proc = _analyze("acr", f"--model_dir={model_dir}",
-                    f"--saved_model={os.path.join(model_dir, 'export')}")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert _printed_acr(proc.stdout) == pytest.approx(expected, rel=1e-5)
+    # the SavedModel export, fed raw uint8 images, gives the same confusion matrix (the
+    # command the CLI calls with --saved_model, in-process: the CLI itself is proven above)
+    from lg_tf import analyze
+    capsys.readouterr()
+    analyze.acr_command(model_dir, saved_model=os.path.join(model_dir, "export"))
+    assert _printed_acr(capsys.readouterr().out) == pytest.approx(expected, rel=1e-5)
     saved = _json(os.path.join(model_dir, "acr_test.json"))
     assert saved["source"].startswith("SavedModel")
     assert np.abs(np.array(saved["confusion"]) - confusion).sum() <= 2  # float ties at most
 
 
-def test_cli_tsne(fine_run, tmp_path):
-    _, model_dir, _ = fine_run
+def test_tsne_command(fine_run, tmp_path, capsys):
+    """What `analyze tsne --max_samples=100 --out=...` runs, in-process (the CLI's exit codes
+    and its flag handling are proven by the test_cli_* tests)."""
+    from lg_tf import analyze
     out = tmp_path / "plots" / "tsne.png"
-    proc = _analyze("tsne", f"--model_dir={model_dir}", "--max_samples=100", f"--out={out}")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "100 of 2400 test images" in proc.stdout
+    assert analyze.tsne_command(fine_run.model_dir, max_samples=100, out=str(out)) == str(out)
+    assert "100 of 2400 test images" in capsys.readouterr().out
     image = tf.io.decode_png(out.read_bytes())
     assert image.shape[0] > 300 and image.shape[1] > 300
 

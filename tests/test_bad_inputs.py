@@ -1,7 +1,7 @@
 """Bad inputs end in one sentence that says what to do (docs/reliability_inputs.md).
 
 In-process: `datasets.prepare(Config(...))` raises DataError / HierarchyError with the
-message checked here. Subprocess: the same inputs through `python -m lg_tf.train` exit 2
+message checked here. Subprocess: the same inputs through the CLI (lg_tf.train.run) exit 2
 with one `lg_tf: error:` line, no traceback, no decoder chatter, and an untouched model_dir.
 Image trees are tiny (8x8 images, 2 coarse x 2 fine classes) and built per test.
 """
@@ -422,9 +422,44 @@ def test_empty_digit_string():
 
 # --------------------------------------------------------------------------- the command line
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "lg_tf.train", *args], cwd=ROOT,
+# The CLI cases run in ONE Python process (one TensorFlow import instead of one per case):
+# `lg_tf.train.run(argv)`, which is all `python -m lg_tf.train` runs (tests/test_cli.py runs
+# that itself), once per case, with the flags it defines removed again in between. Each
+# case's stderr (file descriptor 2: C++ decoder chatter included) is cut out between markers.
+_DRIVER = """
+import json, os, sys
+from absl import flags
+from absl import app, logging  # noqa: F401 - flags every lg_tf parser defines at first use
+from lg_tf import train
+base = set(flags.FLAGS)
+for argv in json.loads(sys.argv[1]):
+    os.write(2, b"<<<case>>>\\n")
+    try:
+        train.run(["lg_tf.train", *argv])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.write(2, f"<<<exit {code}>>>\\n".encode())
+    for name in set(flags.FLAGS) - base:
+        delattr(flags.FLAGS, name)
+    flags.FLAGS.unparse_flags()
+"""
+
+
+def _cli_cases(cases):
+    """[(exit code, stderr of the case)] of lg_tf.train run once per argv in `cases`, and
+    the whole stderr."""
+    proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(cases)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = []
+    for part in proc.stderr.split("<<<case>>>\n")[1:]:
+        text, _, code = part.rpartition("<<<exit ")
+        out.append((int(code.split(">>>")[0]), text))
+    assert len(out) == len(cases), proc.stderr[-3000:]
+    return out, proc.stderr
 
 
 def _snapshot(d):
@@ -432,6 +467,8 @@ def _snapshot(d):
 
 
 def _bad_input_args(tmp_path, case):
+    if case == "digits":  # no image folder needed
+        return ["--dataset=cifar10", "--coarse_zero=0119"]
     root = make_tree(tmp_path / "pets", per_class=2)
     args = ["--dataset=folder", f"--data_dir={root}"]
     if case == "corrupt":
@@ -443,8 +480,6 @@ def _bad_input_args(tmp_path, case):
             f.unlink()
     elif case == "yaml":
         args.append(f"--hierarchy_file={_write(tmp_path, 'map.yaml', 'cat: animal')}")
-    elif case == "digits":
-        args = ["--dataset=cifar10", "--coarse_zero=0119"]
     return args
 
 
@@ -457,20 +492,36 @@ CLI_CASES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def cli_bad_inputs(tmp_path_factory):
+    """{case: (exit code, its stderr, model_dir, model_dir's files before)}, and the whole
+    stderr under None: every case of CLI_CASES run through the CLI with a model_dir that
+    holds an lg_tf run."""
+    argvs, dirs = [], []
+    for case, _ in CLI_CASES:
+        tmp_path = tmp_path_factory.mktemp(case)
+        model_dir = tmp_path / "run"
+        model_dir.mkdir()
+        (model_dir / "lg_tf_run.json").write_text('{"lg_tf_run": 1}')   # an lg_tf run folder
+        (model_dir / "results.json").write_text('{"final": {"test/coarse_accuracy": 0.9}}')
+        dirs.append((model_dir, _snapshot(model_dir)))
+        argvs.append(_bad_input_args(tmp_path, case) + [f"--model_dir={model_dir}",
+                                                        "--width=4", "--epochs=1"])
+    results, stderr = _cli_cases(argvs)
+    out = {case: (code, text, *d) for (case, _), (code, text), d in zip(CLI_CASES, results, dirs)}
+    out[None] = stderr
+    return out
+
+
 @pytest.mark.parametrize("case,message", CLI_CASES, ids=[c[0] for c in CLI_CASES])
-def test_cli_bad_input_is_one_sentence_exit_2(tmp_path, case, message):
-    model_dir = tmp_path / "run"
-    model_dir.mkdir()
-    (model_dir / "lg_tf_run.json").write_text('{"lg_tf_run": 1}')   # an lg_tf run folder
-    (model_dir / "results.json").write_text('{"final": {"test/coarse_accuracy": 0.9}}')
-    before = _snapshot(model_dir)
-    proc = _cli(*_bad_input_args(tmp_path, case), f"--model_dir={model_dir}", "--width=4",
-                "--epochs=1")
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    lines = [l for l in proc.stderr.splitlines() if l.startswith("lg_tf: error:")]
-    assert len(lines) == 1 and message in lines[0], proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
-    assert "Premature end" not in proc.stderr and "JPEG library" not in proc.stderr
+def test_cli_bad_input_is_one_sentence_exit_2(cli_bad_inputs, case, message):
+    code, stderr, model_dir, before = cli_bad_inputs[case]
+    assert code == 2, stderr[-3000:]
+    lines = [l for l in stderr.splitlines() if l.startswith("lg_tf: error:")]
+    assert len(lines) == 1 and message in lines[0], stderr[-3000:]
+    for text in (stderr, cli_bad_inputs[None]):
+        assert "Traceback" not in text
+        assert "Premature end" not in text and "JPEG library" not in text
     assert _snapshot(model_dir) == before
 
 

@@ -1,7 +1,6 @@
 """Nothing lost, ever (issue 10): checkpoints found from their own files, damaged ones skipped,
 another model's refused before anything is written, full disks explained, results.json kept."""
 
-import dataclasses
 import json
 import logging
 import os
@@ -385,12 +384,12 @@ def test_write_json_atomic_leaves_no_temp_file_when_it_fails(tmp_path):
 
 # --------------------------------------------------------------------------- end to end
 
-def test_real_run_damaged_after_training_resumes_from_what_is_whole(tiny_config, tmp_path,
+def test_real_run_damaged_after_training_resumes_from_what_is_whole(fine_run, fine_run_copy,
                                                                     caplog):
+    """A copy of the session's trained tiny fine run (2 epochs), damaged after training."""
     from lg_tf import train_lib
-    cfg = dataclasses.replace(tiny_config, epochs=2, steps_per_epoch=1, eval_steps=1)
-    model_dir = str(tmp_path)
-    train_lib.train_and_evaluate(cfg, model_dir)
+    cfg, model_dir = fine_run.cfg, fine_run_copy
+    assert cfg.epochs == 2
     checkpoints = os.path.join(model_dir, "checkpoints")
     os.remove(os.path.join(checkpoints, "checkpoint"))
     _truncate(os.path.join(checkpoints, f"ckpt-2.{DATA}"))

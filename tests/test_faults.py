@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -118,12 +119,13 @@ def test_stop_signal_stops_cleanly_exit_75_and_rerun_resumes(embedded_dir, tmp_p
     assert [e for e in _epochs(model_dir)][: len(epochs)] == epochs
 
 
-def test_nan_loss_stops_names_the_step_and_keeps_the_good_checkpoint(tiny_config, tmp_path,
+def test_nan_loss_stops_names_the_step_and_keeps_the_good_checkpoint(fine_run, fine_run_copy,
                                                                        monkeypatch):
-    cfg = dataclasses.replace(tiny_config, epochs=1)
-    train_lib.train_and_evaluate(cfg, str(tmp_path))
-    # The same run extended to 3 epochs, whose optimizer blows up from epoch 2 on (a changed
-    # --learning_rate itself would be refused on resume).
+    # A copy of the session's finished 2-epoch fine run, extended to 4 epochs, whose
+    # optimizer blows up from epoch 3 on (a changed --learning_rate itself would be refused
+    # on resume).
+    cfg, tmp_path = fine_run.cfg, pathlib.Path(fine_run_copy)
+    assert cfg.epochs == 2
     real = train_lib.compile_model
 
     def diverging(model, c, h, steps, **kwargs):
@@ -132,10 +134,10 @@ def test_nan_loss_stops_names_the_step_and_keeps_the_good_checkpoint(tiny_config
 
     monkeypatch.setattr(train_lib, "compile_model", diverging)
     with pytest.raises(train_lib.TrainingDiverged) as e:
-        train_lib.train_and_evaluate(dataclasses.replace(cfg, epochs=3), str(tmp_path))
-    assert "at epoch 2 step" in str(e.value) and "checkpoint of epoch 1 kept" in str(e.value)
-    assert _epochs(str(tmp_path)) == [1]
-    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-1")
+        train_lib.train_and_evaluate(dataclasses.replace(cfg, epochs=4), str(tmp_path))
+    assert "at epoch 3 step" in str(e.value) and "checkpoint of epoch 2 kept" in str(e.value)
+    assert _epochs(str(tmp_path)) == [1, 2]
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2")
 
 
 def test_nan_cli_exit_code_is_3(embedded_dir, tmp_path):

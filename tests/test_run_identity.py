@@ -5,6 +5,7 @@ import dataclasses
 import json
 import logging
 import os
+import pathlib
 import subprocess
 import sys
 import zipfile
@@ -85,19 +86,19 @@ def test_harmless_change_is_accepted_on_resume(tmp_path, name):
     assert prior.kind == "run" and not prior.discard
 
 
-def test_harmless_changes_are_recorded_as_resumes(tiny_config, tmp_path):
+def test_harmless_changes_are_recorded_as_resumes(fine_run, fine_run_copy):
+    """A copy of the session's 2-epoch fine run (eval_every=1, acr_every=1), resumed."""
     from lg_tf import train_lib
-    model_dir = str(tmp_path / "run")
-    first = dataclasses.replace(tiny_config, epochs=1)
-    train_lib.train_and_evaluate(first, model_dir)
+    model_dir, first = fine_run_copy, fine_run.cfg
+    assert (first.epochs, first.eval_every, first.acr_every) == (2, 1, 1)
     results = train_lib.train_and_evaluate(
-        dataclasses.replace(first, epochs=2, eval_every=2, acr_every=1), model_dir)
-    assert [e["epoch"] for e in results["epochs"]] == [1, 2]
+        dataclasses.replace(first, epochs=3, eval_every=2, acr_every=2), model_dir)
+    assert [e["epoch"] for e in results["epochs"]] == [1, 2, 3]
     (resume,) = results["resumes"]
-    assert resume["from_epoch"] == 1
-    assert resume["changed"] == {"epochs": [1, 2], "eval_every": [1, 2], "acr_every": [0, 1]}
+    assert resume["from_epoch"] == 2
+    assert resume["changed"] == {"epochs": [2, 3], "eval_every": [1, 2], "acr_every": [1, 2]}
     assert json.load(open(os.path.join(model_dir, "results.json")))["resumes"] == [resume]
-    assert json.load(open(os.path.join(model_dir, "config.json")))["epochs"] == 2
+    assert json.load(open(os.path.join(model_dir, "config.json")))["epochs"] == 3
     assert results.model is not None and results.model.count_params() > 0
 
 
@@ -118,10 +119,9 @@ def test_foreign_folder_is_refused_and_untouched(tiny_config, tmp_path):
     assert (mine / "export" / "report.pdf").read_text() == "pdf"
 
 
-def test_overwrite_removes_only_what_lg_tf_wrote(tiny_config, tmp_path):
+def test_overwrite_removes_only_what_lg_tf_wrote(tiny_config, fine_run_copy):
     from lg_tf import train_lib
-    model_dir = tmp_path / "run"
-    train_lib.train_and_evaluate(dataclasses.replace(tiny_config, epochs=1), str(model_dir))
+    model_dir = pathlib.Path(fine_run_copy)  # a finished run of tiny_config (width 4)
     (model_dir / "notes.txt").write_text("mine")   # a user's file added to the run later
     train_lib.train_and_evaluate(dataclasses.replace(tiny_config, epochs=1, width=8,
                                                      overwrite=True), str(model_dir))
@@ -129,20 +129,19 @@ def test_overwrite_removes_only_what_lg_tf_wrote(tiny_config, tmp_path):
     assert json.load(open(model_dir / "config.json"))["width"] == 8
 
 
-def test_failed_resume_writes_nothing(tiny_config, tmp_path):
+def test_failed_resume_writes_nothing(fine_run, fine_run_copy):
     """Issue 10 #4/#11: config.json lost, rerun with another width: refused by the
-    checkpoint's shapes before anything is written; the original command still resumes."""
+    checkpoint's shapes before anything is written; the original command still resumes.
+    (A copy of the session's 2-epoch fine run.)"""
     from lg_tf import train_lib
-    model_dir = tmp_path / "run"
-    cfg = dataclasses.replace(tiny_config, epochs=1)
-    train_lib.train_and_evaluate(cfg, str(model_dir))
+    model_dir, cfg = pathlib.Path(fine_run_copy), fine_run.cfg
     os.remove(model_dir / "config.json")
     snapshot = {p: p.stat().st_mtime_ns for p in model_dir.rglob("*") if p.is_file()}
     with pytest.raises(RunError):
         train_lib.train_and_evaluate(dataclasses.replace(cfg, width=16), str(model_dir))
     assert {p: p.stat().st_mtime_ns for p in model_dir.rglob("*") if p.is_file()} == snapshot
-    results = train_lib.train_and_evaluate(dataclasses.replace(cfg, epochs=2), str(model_dir))
-    assert [e["epoch"] for e in results["epochs"]] == [1, 2]
+    results = train_lib.train_and_evaluate(dataclasses.replace(cfg, epochs=3), str(model_dir))
+    assert [e["epoch"] for e in results["epochs"]] == [1, 2, 3]
 
 
 def test_a_live_lock_refuses_a_second_process_and_a_stale_one_is_taken_over(tmp_path):
@@ -226,10 +225,9 @@ def test_two_identical_commands_do_not_both_train(embedded_dir, tmp_path):
         first.communicate()
 
 
-def test_export_only_uses_the_runs_config(tiny_config, tmp_path):
-    from lg_tf import train_lib
-    model_dir = str(tmp_path / "run")
-    train_lib.train_and_evaluate(dataclasses.replace(tiny_config, epochs=1, width=8), model_dir)
+def test_export_only_uses_the_runs_config(fine_run, fine_run_copy, tmp_path):
+    model_dir = fine_run_copy  # width 4: a model of the default width would not restore
+    assert fine_run.cfg.width != config_lib.Config().width
     proc = subprocess.run([sys.executable, "-m", "lg_tf.train", "--export_only",
                            f"--model_dir={model_dir}", f"--export_dir={tmp_path / 'out'}"],
                           capture_output=True, text=True, timeout=300)
@@ -354,14 +352,12 @@ print("REPLICAS", results["replicas"], type(results.model).__name__)
     assert "REPLICAS 2 Functional" in proc.stdout   # cpu_devices honoured without the CLI
 
 
-def test_restore_run_gives_the_trained_model(tiny_config, tmp_path):
+def test_restore_run_gives_the_trained_model(fine_run, tmp_path):
     import numpy as np
     from lg_tf import train_lib
-    model_dir = str(tmp_path / "run")
-    results = train_lib.train_and_evaluate(dataclasses.replace(tiny_config, epochs=1),
-                                           model_dir)
-    run = train_lib.restore_run(model_dir, load_data=False)
-    assert run.epoch == 1 and run.data.train is None
+    results = fine_run.results
+    run = train_lib.restore_run(fine_run.model_dir, load_data=False)  # reads only
+    assert run.epoch == fine_run.cfg.epochs == 2 and run.data.train is None
     for a, b in zip(run.model.get_weights(), results.model.get_weights()):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(RunError, match="no lg_tf run"):

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -25,10 +26,17 @@ def _scalar_tags(logdir):
     return tags
 
 
+def _shared_run(request, granularity):
+    """The session's tiny run of that granularity (tests/conftest.py: tiny_config, 2 epochs,
+    --acr_every=1), trained once and shared: (cfg, results, its folder). Read only."""
+    run = request.getfixturevalue(f"{granularity}_run")
+    return run.cfg, run.results, pathlib.Path(run.model_dir)
+
+
 @pytest.mark.parametrize("granularity", ["fine", "coarse"])
-def test_run_writes_results_tensorboard_checkpoint_export(tiny_config, tmp_path, granularity):
-    cfg = dataclasses.replace(tiny_config, granularity=granularity)
-    results = train_lib.train_and_evaluate(cfg, str(tmp_path))
+def test_run_writes_results_tensorboard_checkpoint_export(tiny_config, request, granularity):
+    cfg, results, tmp_path = _shared_run(request, granularity)
+    assert cfg == dataclasses.replace(tiny_config, granularity=granularity, acr_every=1)
     saved = json.load(open(tmp_path / "results.json"))
     assert saved["final"] == results["final"]
     assert [e["epoch"] for e in saved["epochs"]] == [1, 2]
@@ -83,9 +91,8 @@ def test_resume_after_failure_continues_without_duplicates(tiny_config, tmp_path
     assert sorted(set(tags["train/loss"])) == [1, 2, 3, 4]
 
 
-def test_changed_flags_are_refused_unless_overwrite(tiny_config, tmp_path):
-    cfg = dataclasses.replace(tiny_config, epochs=1)
-    train_lib.train_and_evaluate(cfg, str(tmp_path))
+def test_changed_flags_are_refused_unless_overwrite(fine_run, fine_run_copy):
+    cfg, tmp_path = fine_run.cfg, fine_run_copy  # a copy of the session's tiny fine run
     other = dataclasses.replace(cfg, granularity="coarse")
     with pytest.raises(train_lib.RunError, match="holds a run trained with other settings"):
         train_lib.train_and_evaluate(other, str(tmp_path))
@@ -105,15 +112,14 @@ np.savez(sys.argv[3], **{k: v.numpy().astype(str) if v.dtype == tf.string else v
 
 
 @pytest.mark.parametrize("granularity", ["fine", "coarse"])
-def test_export_round_trip_in_fresh_process(tiny_config, tmp_path, granularity):
-    cfg = dataclasses.replace(tiny_config, epochs=1, granularity=granularity)
-    train_lib.train_and_evaluate(cfg, str(tmp_path / "run"))
-    run = train_lib.build_run(cfg, str(tmp_path / "run"))
-    run.checkpointer.restore()
+def test_export_round_trip_in_fresh_process(request, tmp_path, granularity):
+    cfg, _, model_dir = _shared_run(request, granularity)
+    run = train_lib.build_run(cfg, str(model_dir))  # writes nothing
+    assert run.checkpointer.restore() == cfg.epochs
     images = run.data.test.images[:8]
     expected = run.model(images.astype("float32"), training=False).numpy()
     np.save(tmp_path / "images.npy", images)
-    subprocess.run([sys.executable, "-c", SERVE, str(tmp_path / "run" / "export"),
+    subprocess.run([sys.executable, "-c", SERVE, str(model_dir / "export"),
                     str(tmp_path / "images.npy"), str(tmp_path / "out.npz")], check=True)
     out = np.load(tmp_path / "out.npz")
     h = run.data.hierarchy
@@ -127,7 +133,7 @@ def test_export_round_trip_in_fresh_process(tiny_config, tmp_path, granularity):
         np.testing.assert_allclose(out["coarse_probs"], probs, atol=1e-5)
         np.testing.assert_array_equal(out["coarse_label"], expected.argmax(-1))
         assert "fine_probs" not in out
-    hier = json.load(open(tmp_path / "run" / "export" / "assets.extra" / "hierarchy.json"))
+    hier = json.load(open(model_dir / "export" / "assets.extra" / "hierarchy.json"))
     assert hier["coarse_names"] == list(h.coarse_names)
 
 
@@ -152,10 +158,9 @@ def test_mixed_precision_and_xla_runs_train(tiny_config, tmp_path, options):
     assert keras.config.dtype_policy().name == "float32"  # the policy is restored afterwards
 
 
-def test_overwrite_with_bad_input_keeps_the_previous_run(tiny_config, tmp_path):
+def test_overwrite_with_bad_input_keeps_the_previous_run(fine_run, fine_run_copy):
     from lg_tf.data.sources import DataError
-    cfg = dataclasses.replace(tiny_config, epochs=1)
-    train_lib.train_and_evaluate(cfg, str(tmp_path))
+    cfg, tmp_path = fine_run.cfg, pathlib.Path(fine_run_copy)  # a copy of a finished run
     before = open(tmp_path / "results.json").read()
     bad = dataclasses.replace(cfg, dataset="folder", data_dir=str(tmp_path / "missing"),
                               hierarchy="shapes", overwrite=True)
