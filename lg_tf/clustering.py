@@ -2,11 +2,13 @@
 
 Two recipes (`METHODS`); `lg_tf.discover` picks the one that goes with its features:
 
-* `heads` (features `patches` and `simclr`): `lg_tf.cluster_heads` -- PCA-whitening to 32
-  dimensions, L2, SCAN clustering heads trained on each image, its mirror image and its
-  nearest neighbours; `--k=auto` takes the k with the highest agreement between 5
-  independently started heads. Needs TensorFlow.
-* `kmeans` (features `penultimate`, `block`, `pixels`), as before, with a fixed seed:
+* `heads` (features `patches`): `lg_tf.cluster_heads` -- PCA-whitening to 32 dimensions,
+  L2, SCAN clustering heads trained on each image, its mirror image and its nearest
+  neighbours; `--k=auto` takes the k with the highest agreement: with a second view
+  (`check`, SimCLR features), the ARI between the clusters and that view's k-means
+  clusters, else the agreement between 5 independently started heads. Needs TensorFlow.
+* `kmeans` (features `simclr`, `penultimate`, `block`, `pixels`), as before, with a fixed
+  seed:
 
 1. the training features are L2-normalised (CNN features differ in scale from image to
    image; their direction carries the content) and reduced by PCA to at most `dims`
@@ -147,11 +149,15 @@ KMEANS_VERDICT = ("k-means on these features: agreement {a:.2f} says only that k
 def discover(train_features: np.ndarray, train_coarse: np.ndarray,
              test_features: np.ndarray, test_coarse: np.ndarray, coarse_names,
              k: int | str, seed: int, k_max: int = 6, method: str = "kmeans",
-             train_mirror: np.ndarray | None = None, log=None) -> Clustering:
+             train_mirror: np.ndarray | None = None, check: np.ndarray | None = None,
+             log=None) -> Clustering:
     """Clusters every coarse class; returns pseudo-fine ids for both splits.
 
     `train_mirror`: features of the mirrored training images (`heads` uses them to fit the
-    embedding and as a second view of each image)."""
+    embedding and as a second view of each image). `check` (with `heads`): training
+    features of an independent second view; the agreement is then the ARI between the
+    clusters and k-means clusters of `check` at the same k ("views"), else the agreement
+    of the heads ("heads")."""
     if method not in METHODS:
         raise ConfigError(f"clustering method {method!r} is unknown; one of {METHODS}")
     counts = np.bincount(train_coarse, minlength=len(coarse_names))
@@ -163,9 +169,11 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
         rows, test_rows = np.flatnonzero(train_coarse == c), np.flatnonzero(test_coarse == c)
         mirror = None if train_mirror is None else train_mirror[rows]
         if method == "heads":
-            chosen, labels, predict, agree = _heads(train_features[rows], mirror, k, k_max,
-                                                    seed)
+            chosen, labels, predict, agree = _heads(
+                train_features[rows], mirror, k, k_max, seed,
+                None if check is None else check[rows])
             scores, text = {}, None
+            kind = "heads" if check is None else "views"
         else:
             transform, points = embed(train_features[rows], seed)
             if k == AUTO:
@@ -177,7 +185,7 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
             labels = fit.labels_
             predict = lambda f, fit=fit, transform=transform: fit.predict(transform(f))
             agree = {chosen: seed_agreement(points, chosen, seed)}
-            text = KMEANS_VERDICT.format(a=agree[chosen])
+            text, kind = KMEANS_VERDICT.format(a=agree[chosen]), "heads"
         from lg_tf import cluster_heads
         order = _largest_first(labels, chosen)     # cluster id -> rank by size
         first = len(names)
@@ -188,7 +196,7 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
         if len(test_rows):
             test[test_rows] = first + order[predict(test_features[test_rows])]
         sizes = np.bincount(order[labels], minlength=chosen).tolist()
-        verdict = text or cluster_heads.verdict(agree[chosen])
+        verdict = text or cluster_heads.verdict(agree[chosen], kind)
         per_coarse.append(CoarseClusters(coarse, chosen, sizes, scores, cluster_names,
                                          agree, verdict))
         if log is not None:
@@ -197,15 +205,23 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
     return Clustering(names, parent, train, test, per_coarse)
 
 
-def _heads(features, mirror, k, k_max: int, seed: int):
+def _heads(features, mirror, k, k_max: int, seed: int, check=None):
     """(k, training labels, test predictor, {k: agreement}) with cluster_heads."""
+    from sklearn.metrics import adjusted_rand_score
+
     from lg_tf import cluster_heads
     emb = cluster_heads.Embedding.fit(features, mirror, seed)
     points = emb(features)
     mirrored = None if mirror is None else emb(mirror)
     ks = range(2, min(k_max, len(points) - 1) + 1) if k == AUTO else [k]
     fits = {kk: cluster_heads.train_heads(points, kk, seed, mirrored) for kk in ks}
-    agree = {kk: round(f.agreement(), 4) for kk, f in fits.items()}
+    if check is None:
+        agree = {kk: round(f.agreement(), 4) for kk, f in fits.items()}
+    else:   # the second view, clustered by the k-means recipe at the same k
+        _, check_points = embed(check, seed)
+        agree = {kk: round(float(adjusted_rand_score(
+            f.labels[f.best], kmeans(check_points, kk, seed).labels_)), 4)
+            for kk, f in fits.items()}
     chosen = max(agree, key=lambda kk: (agree[kk], -kk))    # ties: fewer clusters
     best = fits[chosen]
     return chosen, best.labels[best.best], (lambda f: best.predict(emb(f))), agree

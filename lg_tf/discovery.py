@@ -72,7 +72,7 @@ class Result:
 
 def method_for(source: str) -> str:
     """The clustering recipe that goes with a feature source."""
-    return "heads" if source in features_lib.LABEL_FREE else "kmeans"
+    return "heads" if source == "patches" else "kmeans"
 
 
 def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
@@ -87,7 +87,8 @@ def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
     result = clustering.discover(feats["train"], train_coarse, feats["test"],
                                  test_coarse, list(h.coarse_names), k, seed, k_max,
                                  method=method_for(source),
-                                 train_mirror=feats.get("train_mirror"), log=log)
+                                 train_mirror=feats.get("train_mirror"),
+                                 check=feats.get("check_train"), log=log)
     agreement = {}
     if h.num_fine > h.num_coarse:  # the data has fine labels: how close did we get?
         agreement = {"train": clustering.agreement(result.train, data.train.labels),
@@ -183,6 +184,9 @@ CONTENTS = (MARKER, "runs", "seeds", "labels.csv", "hierarchy.json", "clusters.j
             "previews", "discover.json", "discover.md")
 
 
+AGREEMENTS = ("views", "heads")
+
+
 @dataclasses.dataclass(frozen=True)
 class Options:
     source: str = "penultimate"
@@ -192,6 +196,7 @@ class Options:
     seeds: int = 3            # used with train: a difference needs a confidence interval
     patch_centroids: int = 1600
     ssl_epochs: int = 15
+    agreement: str = "views"  # patches: "views" (vs SimCLR clusters) or "heads"
 
     def check(self) -> "Options":
         features_lib.check_source(self.source)
@@ -199,6 +204,9 @@ class Options:
             raise RunError(f"--patch_centroids={self.patch_centroids} must be at least 2")
         if self.ssl_epochs < 1:
             raise RunError(f"--ssl_epochs={self.ssl_epochs} must be at least 1")
+        if self.agreement not in AGREEMENTS:
+            raise RunError(f"--agreement={self.agreement} is unknown; choose one of: "
+                           f"{', '.join(AGREEMENTS)}")
         clustering.parse_k(self.k)
         if self.k_max < 2:
             raise RunError(f"--k_max={self.k_max} must be at least 2")
@@ -218,7 +226,9 @@ def settings(cfg: config_lib.Config, options: Options) -> dict:
            "config": trained}
     if options.source == "patches":
         out["patch_centroids"] = options.patch_centroids
-    if options.source == "simclr":
+        out["agreement"] = options.agreement
+    if options.source == "simclr" or (options.source == "patches"
+                                      and options.agreement == "views"):
         out["ssl_epochs"] = options.ssl_epochs
     return out
 
@@ -426,6 +436,16 @@ def label_free_features(data, source: str, options: Options, seed: int) -> dict:
                  len(train), len(test))
         tr = patch_features.image_features(extractor, train)
         te = patch_features.image_features(extractor, test, mirror=False)
+        check = None
+        if options.agreement == "views":
+            from lg_tf import simclr
+            log.info("second view for the agreement signal: SimCLR features (%d epochs)",
+                     options.ssl_epochs)
+            trunk = simclr.train(train, epochs=options.ssl_epochs, seed=seed,
+                                 stop=interrupt.requested)
+            if trunk is None:
+                return None
+            check = simclr.extract(trunk, train)["features"]
     else:
         from lg_tf import simclr
         trunk = simclr.train(train, epochs=options.ssl_epochs, seed=seed,
@@ -433,17 +453,23 @@ def label_free_features(data, source: str, options: Options, seed: int) -> dict:
         if trunk is None:      # a signal: _one_seed reports the stop (re-run starts again)
             return None
         tr, te = simclr.extract(trunk, train), simclr.extract(trunk, test)
+        check = None
     log.info("%s features: %d dims, %.0f s (%.0f s CPU)", source, tr["features"].shape[1],
              time.time() - started, time.process_time() - cpu)
-    return {"train": tr["features"], "train_mirror": tr["mirror"], "test": te["features"]}
+    out = {"train": tr["features"], "train_mirror": tr["mirror"], "test": te["features"]}
+    if source == "patches" and check is not None:
+        out["check_train"] = check
+    return out
 
 
 # --------------------------------------------------------------------------- report
 
 def summarise(cfg, options: Options, per_seed: list[dict]) -> dict:
     done = [s for s in per_seed if "clusters" in s]
+    agreement = (options.agreement if options.source == "patches" else "heads")
     out = {"settings": {"source": options.source, "k": str(options.k),
                         "k_max": options.k_max, "train": options.train,
+                        "agreement": agreement,
                         "seeds": [s["seed"] for s in per_seed]},
            "per_seed": per_seed,
            "stopped": next((s["stopped"] for s in per_seed if s.get("stopped")), None)}
@@ -495,12 +521,7 @@ def report_text(summary: dict) -> str:
             lines.append(f"| {c['coarse']} | {c['k']} | {sizes} | "
                          f"{'–' if agree is None else f'{agree:.3f}'} | "
                          f"{c.get('verdict', '')} |")
-        lines += ["", "Agreement: mean adjusted Rand index between independently started "
-                  "clusterings of the same images (1 = the same split every time, 0 = "
-                  "unrelated splits); label-free. Thresholds (calibrated on real CIFAR-10, "
-                  "docs/results/discovery/cifar10.md): below "
-                  f"{cluster_heads_doubt():.2f} the clusters are not to be trusted. A high "
-                  "agreement is necessary, not sufficient: look at previews/.", ""]
+        lines += ["", AGREEMENT_TEXT.get(s.get("agreement", ""), AGREEMENT_TEXT["heads"]), ""]
         untrusted = [c["coarse"] for c in first["clusters"]["per_coarse"]
                      if not _supported(c)]
         if untrusted:
@@ -524,9 +545,18 @@ def report_text(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cluster_heads_doubt() -> float:
-    from lg_tf import cluster_heads
-    return cluster_heads.DOUBT
+AGREEMENT_TEXT = {
+    "views": "Agreement (label-free): adjusted Rand index between these clusters and k-means "
+             "clusters of SimCLR features of the same images, a second view with other "
+             "failure modes (1 = the same split, 0 = unrelated splits). Calibrated against "
+             "the true fine classes on real CIFAR-10 (docs/results/discovery/cifar10.md): "
+             "below 0.12 the clusters are not to be trusted; 0.17 or more was seen only with "
+             "ARI >= 0.4 there. Look at previews/ in any case.",
+    "heads": "Agreement (label-free): mean adjusted Rand index between independently "
+             "started clusterings of the same images (1 = the same split every time, 0 = "
+             "unrelated splits). It checks reproducibility, not correctness: below 0.20 the "
+             "clusters are not to be trusted; above, look at previews/ before using them.",
+}
 
 
 def _by_k(d: dict, k):

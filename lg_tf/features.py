@@ -21,9 +21,10 @@ DESCRIPTIONS = {
     "patches": "label-free, no network: single-layer k-means patch features (Coates et al. "
                "2011; 6x6 patches, ZCA, --patch_centroids=1600 centroids, triangle code, "
                "4 quadrants), clustered by SCAN heads. The default: best on real CIFAR-10 "
-               "(docs/results/discovery/cifar10.md); a few minutes of CPU for 10,000 images",
+               "(docs/results/discovery/cifar10.md); ~4 min of CPU for 10,000 images, "
+               "plus the SimCLR view of --agreement=views",
     "simclr": "label-free: a PreAct ResNet-18 (width 16) trained by lg_tf with SimCLR for "
-              "--ssl_epochs on these images, its pooled features clustered by SCAN heads; "
+              "--ssl_epochs on these images, its pooled features clustered by k-means; "
               "weaker than patches on real CIFAR-10 at this CPU budget, ~15 min for 10,000 "
               "images on 2 cores",
     "penultimate": "the pooled features of a coarse-trained lg_tf run that discover trains "

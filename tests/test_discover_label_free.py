@@ -86,6 +86,24 @@ def test_heads_with_k_auto_find_the_planted_number_of_groups():
     assert result.names == ["a_1", "a_2", "a_3", "b_1", "b_2"]
 
 
+def test_views_agreement_supports_a_split_both_views_show_and_distrusts_one_they_do_not():
+    x, mirror, coarse, fine = _planted()
+    rng = np.random.default_rng(1)
+    same = x[:, ::-1] * 3 + 0.02 * rng.standard_normal(x.shape)  # another view, same groups
+    noise = rng.standard_normal((len(x), 6))                      # a view without the groups
+    args = (x, coarse, x[:4], coarse[:4], ["a", "b"])
+    agreeing = clustering.discover(*args, "auto", seed=0, k_max=4, method="heads",
+                                   train_mirror=mirror, check=same)
+    assert agreeing.per_coarse[0].k == 3
+    for c in agreeing.per_coarse:
+        assert c.agreement[c.k] > 0.6 and c.verdict.startswith("supported by both views")
+    unrelated = clustering.discover(*args, 2, seed=0, method="heads", train_mirror=mirror,
+                                    check=noise)
+    for c in unrelated.per_coarse:
+        assert abs(c.agreement[2]) < cluster_heads.THRESHOLDS["views"][0]
+        assert c.verdict.startswith("NOT TO BE TRUSTED: the patch and SimCLR views disagree")
+
+
 def test_kmeans_features_never_get_a_supporting_verdict():
     x, _, coarse, _ = _planted()
     result = clustering.discover(x, coarse, x, coarse, ["a", "b"], 2, seed=0)
@@ -141,6 +159,7 @@ def _check_outputs(out, proc):
     clusters = json.loads((out / "clusters.json").read_text())
     report = (out / "discover.md").read_text()
     assert "| agreement | verdict |" in report and "silhouette" not in report.lower()
+    assert "Agreement (label-free)" in report
     untrusted = []
     for c in clusters["per_coarse"]:
         assert c["k"] == 2 and set(c["agreement"]) == {"2"} and c["verdict"]
@@ -159,15 +178,29 @@ def test_cli_patches_is_the_default_and_reports_agreement(tmp_path):
     data = _tree(tmp_path / "data")
     out = tmp_path / "out"
     proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}", "--k=2",
-                     "--patch_centroids=8", "--image_size=32")
+                     "--patch_centroids=8", "--ssl_epochs=1", "--image_size=32")
     assert proc.returncode == 0, proc.stderr
     assert "patch features: k-means with 8 centroids" in proc.stdout
-    _check_outputs(out, proc)
+    assert "second view for the agreement signal: SimCLR features (1 epochs)" in proc.stdout
+    assert "simclr epoch 1/1" in proc.stdout and "ETA" in proc.stdout
+    clusters = _check_outputs(out, proc)
+    assert all("views" in c["verdict"] or not c["verdict"].startswith("NOT")
+               for c in clusters["per_coarse"])
     cached = np.load(out / "seeds" / "seed_0" / "features_patches.npz")
     assert cached["train"].shape == cached["train_mirror"].shape == (40, 32)
+    assert cached["check_train"].shape == (40, 128)
     assert sorted(os.listdir(out / "previews")) == ["cool.png", "warm.png"]
-    assert json.loads((out / "lg_tf_discover.json").read_text())["settings"][
-        "patch_centroids"] == 8
+    settings = json.loads((out / "lg_tf_discover.json").read_text())["settings"]
+    assert settings["patch_centroids"] == 8 and settings["agreement"] == "views"
+
+    # --agreement=heads: no second view, the heads' agreement instead
+    heads = tmp_path / "heads"
+    proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={heads}",
+                     "--k=2", "--patch_centroids=8", "--agreement=heads", "--image_size=32")
+    assert proc.returncode == 0, proc.stderr
+    assert "simclr" not in proc.stdout
+    _check_outputs(heads, proc)
+    assert "check_train" not in np.load(heads / "seeds" / "seed_0" / "features_patches.npz")
 
 
 def test_cli_simclr_trains_a_few_steps_with_progress_and_eta(tmp_path):
@@ -188,7 +221,8 @@ def test_cli_refuses_bad_label_free_settings_in_one_sentence(tmp_path):
     out = tmp_path / "out"
     for args, message in [(["--patch_centroids=1"], "--patch_centroids=1 must be at least 2"),
                           (["--features=simclr", "--ssl_epochs=0"],
-                           "--ssl_epochs=0 must be at least 1")]:
+                           "--ssl_epochs=0 must be at least 1"),
+                          (["--agreement=votes"], "--agreement=votes is unknown")]:
         proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}",
                          *args)
         assert proc.returncode == 2, proc.stderr
