@@ -183,7 +183,9 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
                 chosen = k
                 scores = {k: silhouette(points, fit.labels_, seed)} if k < len(rows) else {}
             labels = fit.labels_
-            predict = lambda f, fit=fit, transform=transform: fit.predict(transform(f))
+
+            def predict(f, fit=fit, transform=transform):
+                return fit.predict(transform(f))
             agree = {chosen: seed_agreement(points, chosen, seed)}
             text, kind = KMEANS_VERDICT.format(a=agree[chosen]), "heads"
         from lg_tf import cluster_heads
