@@ -2,10 +2,14 @@
 
 The library behind `python -m lg_tf.discover` and `pipelines.discovery`. For one seed:
 
-1. a coarse-trained lg_tf run (only the coarse labels are used) gives the features
-   (`SOURCES`: its penultimate `features` layer, the pooled output of the last residual
-   block one resolution earlier, or -- label-free -- the raw pixels at 32x32);
-2. `lg_tf.clustering.discover` splits every coarse class into k pseudo-fine classes;
+1. features (`features.SOURCES`): label-free patch features (`lg_tf.patch_features`,
+   the default) or self-supervised SimCLR features (`lg_tf.simclr`), both with the
+   features of the mirror images; or, from a coarse-trained lg_tf run (only the coarse
+   labels are used), its penultimate `features` layer or the pooled output of the last
+   residual block one resolution earlier; or the raw pixels at 32x32;
+2. `lg_tf.clustering.discover` splits every coarse class into k pseudo-fine classes
+   (SCAN heads for the label-free features, k-means for the others) and measures the
+   agreement of independent clusterings, a label-free signal with a verdict in words;
 3. the result is written as files lg_tf reads: `hierarchy.json` ({pseudo-fine: coarse}),
    `labels.csv` (`path,coarse,fine`, one row per image of both splits; train on it with
    `lg_tf.train --labels_file=labels.csv`), `clusters.json` (k, sizes, silhouettes, and
@@ -66,6 +70,11 @@ class Result:
                 "agreement": self.agreement}
 
 
+def method_for(source: str) -> str:
+    """The clustering recipe that goes with a feature source."""
+    return "heads" if source == "patches" else "kmeans"
+
+
 def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
                  root: str | None = None) -> Result:
     """Clusters `data` (a datasets.Data loaded with the images' own hierarchy) on
@@ -76,7 +85,10 @@ def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
     parent = h.parent_array()
     train_coarse, test_coarse = parent[data.train.labels], parent[data.test.labels]
     result = clustering.discover(feats["train"], train_coarse, feats["test"],
-                                 test_coarse, list(h.coarse_names), k, seed, k_max)
+                                 test_coarse, list(h.coarse_names), k, seed, k_max,
+                                 method=method_for(source),
+                                 train_mirror=feats.get("train_mirror"),
+                                 check=feats.get("check_train"), log=log)
     agreement = {}
     if h.num_fine > h.num_coarse:  # the data has fine labels: how close did we get?
         agreement = {"train": clustering.agreement(result.train, data.train.labels),
@@ -172,6 +184,9 @@ CONTENTS = (MARKER, "runs", "seeds", "labels.csv", "hierarchy.json", "clusters.j
             "previews", "discover.json", "discover.md")
 
 
+AGREEMENTS = ("views", "heads")
+
+
 @dataclasses.dataclass(frozen=True)
 class Options:
     source: str = "penultimate"
@@ -179,9 +194,19 @@ class Options:
     k_max: int = 6
     train: bool = False
     seeds: int = 3            # used with train: a difference needs a confidence interval
+    patch_centroids: int = 1600
+    ssl_epochs: int = 15
+    agreement: str = "views"  # patches: "views" (vs SimCLR clusters) or "heads"
 
     def check(self) -> "Options":
         features_lib.check_source(self.source)
+        if self.patch_centroids < 2:
+            raise RunError(f"--patch_centroids={self.patch_centroids} must be at least 2")
+        if self.ssl_epochs < 1:
+            raise RunError(f"--ssl_epochs={self.ssl_epochs} must be at least 1")
+        if self.agreement not in AGREEMENTS:
+            raise RunError(f"--agreement={self.agreement} is unknown; choose one of: "
+                           f"{', '.join(AGREEMENTS)}")
         clustering.parse_k(self.k)
         if self.k_max < 2:
             raise RunError(f"--k_max={self.k_max} must be at least 2")
@@ -197,8 +222,15 @@ def settings(cfg: config_lib.Config, options: Options) -> dict:
     """What the discovered labels depend on: a model_dir keeps one such setting."""
     trained = {k: v for k, v in cfg.to_json().items()
                if k in config_lib.trained_fields() and k not in ("granularity", "labels_file")}
-    return {"source": options.source, "k": str(options.k), "k_max": options.k_max,
-            "config": trained}
+    out = {"source": options.source, "k": str(options.k), "k_max": options.k_max,
+           "config": trained}
+    if options.source == "patches":
+        out["patch_centroids"] = options.patch_centroids
+        out["agreement"] = options.agreement
+    if options.source == "simclr" or (options.source == "patches"
+                                      and options.agreement == "views"):
+        out["ssl_epochs"] = options.ssl_epochs
+    return out
 
 
 def claim(model_dir: str, wanted: dict, overwrite: bool) -> None:
@@ -321,7 +353,10 @@ def _one_seed(cfg, model_dir: str, options: Options, k, seed: int, data,
             return {**out, "stopped": coarse["stopped"]}
         out["coarse"] = _final(coarse)
     seed_dir = os.path.join(model_dir, "seeds", f"seed_{seed}")
-    feats = seed_features(data, options.source, coarse_dir, seed_dir)
+    feats = seed_features(data, options.source, coarse_dir, seed_dir, options, seed)
+    if feats is None:
+        from lg_tf import interrupt
+        return {**out, "stopped": interrupt.requested() or "stopped"}
     root = cfg.data_dir if cfg.dataset == "folder" else None
     result = cluster_data(data, feats, options.source, k, seed, options.k_max, root)
     labels = write_result(result, seed_dir)
@@ -356,21 +391,28 @@ def _final(results: dict) -> dict:
     return {k: final[k] for k in keep if final.get(k) is not None}
 
 
-def seed_features(data, source: str, coarse_dir: str, seed_dir: str) -> dict:
-    """{"train": ..., "test": ...} features of `source`, cached in seed_dir."""
+def seed_features(data, source: str, coarse_dir: str, seed_dir: str, options=None,
+                  seed: int = 0) -> dict:
+    """{"train": ..., "test": ...} features of `source` (with "train_mirror" for the
+    label-free sources), cached in seed_dir."""
     path = os.path.join(seed_dir, f"features_{source}.npz")
     if files.exists(path):
         with np.load(path) as cached:
             if len(cached["train"]) == len(data.train) and len(cached["test"]) == len(data.test):
-                return {"train": cached["train"], "test": cached["test"]}
-    model, spec = None, data.spec
-    if features_lib.needs_model(source):
-        from lg_tf import train_lib
-        model = train_lib.restore_run(coarse_dir, load_data=False).model
-    log.info("features '%s' of %d training and %d test images", source, len(data.train),
-             len(data.test))
-    feats = {name: features_lib.extract(model, split, spec, [source])[source]
-             for name, split in (("train", data.train), ("test", data.test))}
+                return {name: cached[name] for name in cached.files}
+    if source in features_lib.LABEL_FREE:
+        feats = label_free_features(data, source, options or Options(source), seed)
+        if feats is None:
+            return None
+    else:
+        model, spec = None, data.spec
+        if features_lib.needs_model(source):
+            from lg_tf import train_lib
+            model = train_lib.restore_run(coarse_dir, load_data=False).model
+        log.info("features '%s' of %d training and %d test images", source, len(data.train),
+                 len(data.test))
+        feats = {name: features_lib.extract(model, split, spec, [source])[source]
+                 for name, split in (("train", data.train), ("test", data.test))}
     files.makedirs(seed_dir)
     tmp = path + ".tmp.npz"
     np.savez(tmp, **feats)
@@ -378,12 +420,57 @@ def seed_features(data, source: str, coarse_dir: str, seed_dir: str) -> dict:
     return feats
 
 
+def label_free_features(data, source: str, options: Options, seed: int) -> dict:
+    """patches or simclr features of both splits, learnt on the training images only
+    (None when a signal stopped the SimCLR training)."""
+    import time
+    from lg_tf import interrupt
+    started, cpu = time.time(), time.process_time()
+    train = features_lib.images_32(data.train, data.spec)
+    test = features_lib.images_32(data.test, data.spec)
+    if source == "patches":
+        from lg_tf import patch_features
+        log.info("patch features: k-means with %d centroids on %d patches of %d training "
+                 "images", options.patch_centroids, patch_features.N_PATCHES, len(train))
+        extractor = patch_features.PatchFeatures(options.patch_centroids, seed=seed).fit(train)
+        log.info("patch features: encoding %d + %d images (and their mirror images)",
+                 len(train), len(test))
+        tr = patch_features.image_features(extractor, train)
+        te = patch_features.image_features(extractor, test, mirror=False)
+        check = None
+        if options.agreement == "views":
+            from lg_tf import simclr
+            log.info("second view for the agreement signal: SimCLR features (%d epochs)",
+                     options.ssl_epochs)
+            trunk = simclr.train(train, epochs=options.ssl_epochs, seed=seed,
+                                 stop=interrupt.requested)
+            if trunk is None:
+                return None
+            check = simclr.extract(trunk, train)["features"]
+    else:
+        from lg_tf import simclr
+        trunk = simclr.train(train, epochs=options.ssl_epochs, seed=seed,
+                             stop=interrupt.requested)
+        if trunk is None:      # a signal: _one_seed reports the stop (re-run starts again)
+            return None
+        tr, te = simclr.extract(trunk, train), simclr.extract(trunk, test)
+        check = None
+    log.info("%s features: %d dims, %.0f s (%.0f s CPU)", source, tr["features"].shape[1],
+             time.time() - started, time.process_time() - cpu)
+    out = {"train": tr["features"], "train_mirror": tr["mirror"], "test": te["features"]}
+    if source == "patches" and check is not None:
+        out["check_train"] = check
+    return out
+
+
 # --------------------------------------------------------------------------- report
 
 def summarise(cfg, options: Options, per_seed: list[dict]) -> dict:
     done = [s for s in per_seed if "clusters" in s]
+    agreement = options.agreement if options.source == "patches" else "kmeans"
     out = {"settings": {"source": options.source, "k": str(options.k),
                         "k_max": options.k_max, "train": options.train,
+                        "agreement": agreement,
                         "seeds": [s["seed"] for s in per_seed]},
            "per_seed": per_seed,
            "stopped": next((s["stopped"] for s in per_seed if s.get("stopped")), None)}
@@ -427,14 +514,21 @@ def report_text(summary: dict) -> str:
     lines = [f"# Discovered fine labels ({s['source']} features, k={s['k']})", ""]
     first = next((p for p in summary["per_seed"] if "clusters" in p), None)
     if first:
-        lines += ["| coarse class | k | pseudo-fine classes (training images) | silhouette |",
-                  "|---|---|---|---|"]
+        lines += ["| coarse class | k | pseudo-fine classes (training images) | agreement | "
+                  "verdict |", "|---|---|---|---|---|"]
         for c in first["clusters"]["per_coarse"]:
             sizes = ", ".join(f"{n} ({m})" for n, m in zip(c["names"], c["sizes"]))
-            sil = c["silhouette"].get(c["k"], c["silhouette"].get(str(c["k"])))
+            agree = _by_k(c.get("agreement", {}), c["k"])
             lines.append(f"| {c['coarse']} | {c['k']} | {sizes} | "
-                         f"{'–' if sil is None else f'{sil:.3f}'} |")
-        lines += ["", f"Seed {first['seed']}'s clusters; labels.csv, hierarchy.json and "
+                         f"{'–' if agree is None else f'{agree:.3f}'} | "
+                         f"{c.get('verdict', '')} |")
+        lines += ["", AGREEMENT_TEXT.get(s.get("agreement", ""), AGREEMENT_TEXT["heads"]), ""]
+        untrusted = [c["coarse"] for c in first["clusters"]["per_coarse"]
+                     if not _supported(c)]
+        if untrusted:
+            lines += [f"WARNING: the clusters of {', '.join(untrusted)} are NOT TO BE TRUSTED "
+                      "as fine classes (see the verdicts above).", ""]
+        lines += [f"Seed {first['seed']}'s clusters; labels.csv, hierarchy.json and "
                   "previews/ hold them.", ""]
     if "nmi" in summary:
         lines.append(f"Agreement with the true fine labels (training images, mean [95% CI] "
@@ -450,6 +544,35 @@ def report_text(summary: dict) -> str:
     if summary.get("stopped"):
         lines.append(f"\nStopped ({summary['stopped']}): re-run the same command to resume.")
     return "\n".join(lines) + "\n"
+
+
+AGREEMENT_TEXT = {
+    "views": "Agreement (label-free): adjusted Rand index between these clusters and k-means "
+             "clusters of SimCLR features of the same images, a second view with other "
+             "failure modes (1 = the same split, 0 = unrelated splits). Calibrated against "
+             "the true fine classes on real CIFAR-10 (docs/results/discovery/cifar10.md): "
+             "below 0.12 the clusters are not to be trusted; 0.17 or more was seen only with "
+             "ARI >= 0.4 there. Look at previews/ in any case.",
+    "heads": "Agreement (label-free): mean adjusted Rand index between independently "
+             "started clusterings of the same images (1 = the same split every time, 0 = "
+             "unrelated splits). It checks reproducibility, not correctness: below 0.20 the "
+             "clusters are not to be trusted; above, look at previews/ before using them.",
+    "kmeans": "Agreement: mean adjusted Rand index between k-means runs from 5 seeds. It "
+              "shows only that k-means is reproducible (on real CIFAR-10 it was 0.94-1.0 for "
+              "clusters at chance), so it never counts as support. The label-free features "
+              "(--features=patches, the default) come with a calibrated signal.",
+}
+
+
+def _by_k(d: dict, k):
+    return d.get(k, d.get(str(k)))
+
+
+def _supported(c: dict) -> bool:
+    """Whether a per-coarse result's verdict stops short of 'not to be trusted' (k-means
+    verdicts never support: their agreement is only k-means' reproducibility)."""
+    verdict = c.get("verdict", "")
+    return not (verdict.startswith("NOT TO BE TRUSTED") or verdict.startswith("k-means"))
 
 
 def write_report(model_dir: str, summary: dict) -> None:

@@ -1,6 +1,8 @@
 """Image features: from a trained lg_tf model, or label-free from pixels.
 
-`SOURCES` are what `lg_tf.discover --features` offers; `extract` computes any of them (and
+`SOURCES` are what `lg_tf.discover --features` offers (`DESCRIPTIONS` says what each is).
+`patches` and `simclr` are label-free and computed by `lg_tf.patch_features` and
+`lg_tf.simclr` on the images at 32x32 (`images_32`); `extract` computes the others (and
 a model's `logits`) for every image of a split in one pass through the evaluation pipeline
 (no augmentation, images in order). It is the one feature path: discovery's clustering,
 the Embedding Projector and the t-SNE maps (lg_tf.analysis) all read features through it.
@@ -13,14 +15,52 @@ import numpy as np
 
 from lg_tf.errors import ConfigError
 
-SOURCES = ("penultimate", "block", "pixels")
+SOURCES = ("patches", "simclr", "penultimate", "block", "pixels")
+LABEL_FREE = ("patches", "simclr")     # computed by their own modules, not by extract()
+DESCRIPTIONS = {
+    "patches": "label-free, no network: single-layer k-means patch features (Coates et al. "
+               "2011; 6x6 patches, ZCA, --patch_centroids=1600 centroids, triangle code, "
+               "4 quadrants), clustered by SCAN heads. The default, the best measured: ARI "
+               "0.4-0.6 on the CIFAR-10 development pairs but ~0.1 on held-out ones "
+               "(docs/results/discovery/cifar10.md); 10,000 images in ~11 CPU-min with "
+               "the SimCLR view of --agreement=views",
+    "simclr": "label-free: a PreAct ResNet-18 (width 16) trained by lg_tf with SimCLR for "
+              "--ssl_epochs on these images, its pooled features clustered by k-means; "
+              "weaker than patches on real CIFAR-10 at this CPU budget, ~15 min for 10,000 "
+              "images on 2 cores",
+    "penultimate": "the pooled features of a coarse-trained lg_tf run that discover trains "
+                   "first; k-means. At chance (ARI ~0) on real CIFAR-10: coarse training "
+                   "discards what separates the fine classes",
+    "block": "the pooled output of that model's last block one resolution earlier; "
+             "k-means. Near chance on real CIFAR-10",
+    "pixels": "the images at 32x32, L2 + PCA + k-means; a label-free baseline, near chance "
+              "on real CIFAR-10",
+}
 LOGITS = "logits"  # not a feature source for users: the model's first output, for extract()
 PIXEL_SIZE = 32
 MIN_TSNE_SAMPLES = 10
 
 
 def needs_model(source: str) -> bool:
-    return source != "pixels"
+    return source not in ("pixels",) + LABEL_FREE
+
+
+def images_32(split, spec, batch_size: int = 200) -> np.ndarray:
+    """Every image of `split` as uint8 [N, 32, 32, 3], in order (antialiased resize when
+    the images are of another size)."""
+    import tensorflow as tf
+
+    from lg_tf.data import pipeline
+    ds = pipeline.make_dataset(split, spec, training=False, batch_size=batch_size, seed=0)
+    parts = []
+    for images, _ in ds:
+        if images.shape[1:3] != (PIXEL_SIZE, PIXEL_SIZE):
+            images = tf.image.resize(tf.cast(images, tf.float32), (PIXEL_SIZE, PIXEL_SIZE),
+                                     antialias=True)
+        parts.append(np.clip(np.round(np.asarray(images, np.float32)), 0, 255).astype(np.uint8))
+    if not parts:
+        return np.zeros((0, PIXEL_SIZE, PIXEL_SIZE, 3), np.uint8)
+    return np.concatenate(parts)
 
 
 def check_source(source: str) -> str:
