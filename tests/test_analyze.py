@@ -204,14 +204,14 @@ def _snapshot(path):
             for d, _, names in os.walk(path) for f in names}
 
 
-def test_acr_on_a_read_only_run_prints_the_result_and_writes_nothing(fine_run, monkeypatch,
-                                                                      capsys):
+def test_acr_on_a_read_only_run_prints_the_result_and_writes_nothing(fine_run_copy,
+                                                                      monkeypatch, capsys):
     """Review D7: a model_dir that refuses writes (archived run, read-only mount) gets the
     printed ACR and a line saying the file was not written, not a traceback."""
     import errno
 
     from lg_tf import analyze, files
-    _, model_dir, _ = fine_run
+    model_dir = fine_run_copy
     before = _snapshot(model_dir)
 
     def read_only(path, payload):
@@ -227,12 +227,12 @@ def test_acr_on_a_read_only_run_prints_the_result_and_writes_nothing(fine_run, m
     assert _snapshot(model_dir) == before
 
 
-def test_sigterm_during_acr_stops_at_once_with_exit_75(fine_run, monkeypatch):
+def test_sigterm_during_acr_stops_at_once_with_exit_75(fine_run_copy, monkeypatch):
     """Review D9: analyze installs a handler: exit 75 (not 143), nothing written."""
     import signal
 
     from lg_tf import analyze, interrupt
-    _, model_dir, _ = fine_run
+    model_dir = fine_run_copy
     before = _snapshot(model_dir)
     real = analyze.checkpoint_confusion
 
@@ -249,7 +249,7 @@ def test_sigterm_during_acr_stops_at_once_with_exit_75(fine_run, monkeypatch):
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler removed again
 
 
-def test_sigterm_during_export_only_removes_its_tmp_and_releases_the_lock(fine_run,
+def test_sigterm_during_export_only_removes_its_tmp_and_releases_the_lock(fine_run_copy,
                                                                            monkeypatch):
     """Review D9: --export_only stopped mid-export: exit 75, no export.tmp, no lock, the
     previous export untouched; the re-run exports."""
@@ -258,7 +258,7 @@ def test_sigterm_during_export_only_removes_its_tmp_and_releases_the_lock(fine_r
     import keras
 
     from lg_tf import interrupt, run_dir
-    _, model_dir, _ = fine_run
+    model_dir = fine_run_copy
     export = os.path.join(model_dir, "export")
     before = _snapshot(export)
     archive_class = type(keras.export.ExportArchive())
