@@ -159,7 +159,10 @@ def _check_outputs(out, proc):
     clusters = json.loads((out / "clusters.json").read_text())
     report = (out / "discover.md").read_text()
     assert "| agreement | verdict |" in report and "silhouette" not in report.lower()
-    assert "Agreement (label-free)" in report
+    # label-free features explain their agreement; k-means on SimCLR features says it is
+    # reproducibility only
+    assert ("Agreement (label-free)" in report
+            or "It shows only that k-means is reproducible" in report)
     untrusted = []
     for c in clusters["per_coarse"]:
         assert c["k"] == 2 and set(c["agreement"]) == {"2"} and c["verdict"]
