@@ -201,11 +201,16 @@ def _confusion_pairs(model_dir: str) -> tuple[np.ndarray, np.ndarray, list] | No
 
 def acr_summary(fine_runs: Sequence[dict]) -> dict:
     """ACR of the fine runs: per seed and over seeds (mean, min, max), and the first
-    seed's bootstrap CI over its test images (test sampling only, labelled as such)."""
-    values = [r["final"].get("test/acr") for r in fine_runs]
-    finite = [v for v in values if v is not None]
-    out = {"per_seed": values,
-           "mean": sum(finite) / len(finite) if finite else None,
+    seed's bootstrap CI over its test images (test sampling only, labelled as such). A seed
+    whose fine classes were never confused with a sibling has ACR ∞: it is counted
+    (`infinite_seeds`; JSON has no ∞, so its `per_seed` entry is None), not dropped."""
+    values = [stats.run_acr(r["final"]) for r in fine_runs]
+    known = [v for v in values if v is not None]
+    finite = [v for v in known if math.isfinite(v)]
+    out = {"per_seed": [v if v is None or math.isfinite(v) else None for v in values],
+           "infinite_seeds": len(known) - len(finite),
+           "mean": (sum(known) / len(known) if finite and len(finite) == len(known)
+                    else None),
            "min": min(finite) if finite else None, "max": max(finite) if finite else None,
            "note": next((r["final"].get("test/acr_note") for r in fine_runs
                          if r["final"].get("test/acr_note")), None),
@@ -243,8 +248,9 @@ def per_coarse(fine_runs: Sequence[dict], coarse_runs: Sequence[dict]) -> list[d
             never |= intra == 0 and bool(inter)
         f, c = float(np.mean(fc[name])), float(np.mean(cc[name]))
         rows.append({"coarse": name, "fc_recall": f, "cc_recall": c, "gain": f - c,
-                     "acr": float(np.mean(ratios)) if ratios else None,
-                     # its fine classes were never confused with each other in some seed
+                     # ∞ (None in JSON) when its fine classes were never confused with each
+                     # other in some seed: the mean over seeds is unbounded too
+                     "acr": float(np.mean(ratios)) if ratios and not never else None,
                      "siblings_never_confused": never})
     return sorted(rows, key=lambda row: -row["gain"])
 
@@ -259,10 +265,11 @@ def _fmt(iv: dict | None, signed: bool = False) -> str:
 
 
 def _acr_text(acr: dict | None) -> str:
-    """'0.198 (0.185–0.210)' over seeds; the value alone with one seed."""
-    if not acr or acr.get("mean") is None:
+    """'0.198 (0.185–0.210)' over seeds (∞ seeds counted); the value alone with one seed."""
+    infinite = [math.inf] * (acr or {}).get("infinite_seeds", 0)
+    if not acr or (acr.get("mean") is None and not infinite):
         return "undefined" if acr and acr.get("undefined_reason") else "–"
-    return stats.spread_text([v for v in acr["per_seed"] if v is not None])
+    return stats.spread_text([v for v in acr["per_seed"] if v is not None] + infinite)
 
 
 def partial_sentences(curve: dict) -> list[str]:
@@ -299,7 +306,7 @@ def headline(advice: dict) -> str:
     for curve in advice.get("partial", []):
         lines += partial_sentences(curve)
     top = advice["fractions"][-1].get("acr") or {}
-    if top.get("mean") is not None:
+    if top.get("mean") is not None or top.get("infinite_seeds"):
         lines.append(f"ACR of the fine model at {100 * advice['fractions'][-1]['fraction']:g}% "
                      f"of the data: {_acr_text(top)} (mean (min–max) over seeds)")
     elif top.get("undefined_reason"):
@@ -346,7 +353,7 @@ def markdown(advice: dict, figures: Sequence[str]) -> str:
                   "| coarse class | CC recall | FC recall | gain (points) | per-coarse ACR |",
                   "|---|---|---|---|---|"]
         for c in top["per_coarse"]:
-            acr = ("∞ (siblings never confused)" if c.get("siblings_never_confused")
+            acr = ("∞ (siblings never confused in some seed)" if c.get("siblings_never_confused")
                    and c["acr"] is None else "–" if c["acr"] is None else f"{c['acr']:.3g}")
             parts.append(f"| {c['coarse']} | {c['cc_recall']:.1f} | {c['fc_recall']:.1f} | "
                          f"{c['gain']:+.1f} | {acr} |")

@@ -9,7 +9,7 @@ Embedding Projector files and t-SNE maps (Fig. 4); the figures are in `lg_tf.plo
   breakdown, and penultimate-layer features for TensorBoard's Embedding Projector.
 * `tsne_map`: the t-SNE of a finished run's features (`lg_tf.analyze tsne`, pipelines.tsne).
 
-ACR itself (`metrics.acr`, numbers from `stats.acr_parts`) is a pure numpy function of the
+ACR itself (`stats.acr`) is a pure numpy function of the
 confusion counts; features come from `lg_tf.features.extract`."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from lg_tf import features as features_lib
-from lg_tf import metrics, plots
+from lg_tf import metrics, plots, stats
 from lg_tf.data.split import Split
 from lg_tf.files import write_json_atomic
 
@@ -69,7 +69,7 @@ def as_counts(confusion) -> np.ndarray:
 
 # --------------------------------------------------------------------------- ACR callback
 
-def acr_scalars(result: metrics.ACRResult) -> dict:
+def acr_scalars(result: stats.ACRResult) -> dict:
     """The finite ACR numbers as `test/` scalars (undefined parts are left out, never NaN)."""
     out = {"test/acr": result.value, "test/acr_inter": result.inter,
            "test/acr_intra": result.intra}
@@ -113,7 +113,7 @@ class ACRCallback(keras.callbacks.Callback):
             confusion = confusion_matrix(self.model, self.dataset, self.steps)
         confusion = as_counts(confusion)
         pass_seconds = time.perf_counter() - start
-        result = metrics.acr(confusion, self.h.parent_array(), self.h.coarse_names)
+        result = stats.acr(confusion, self.h.parent_array(), self.h.coarse_names)
         if result.value is None and result.reason not in self._reported:
             self._reported.add(result.reason)
             log.info("ACR undefined at epoch %d: %s (left out of the logs, not NaN)",
@@ -139,7 +139,7 @@ def _share(part: float, rest: float) -> float:
     return part / (part + rest) if part + rest > 0 else 0.0
 
 
-def _acr_text(result: metrics.ACRResult) -> str:
+def _acr_text(result: stats.ACRResult) -> str:
     if result.value is None:
         return "ACR undefined"
     return f"ACR {result.value:.4g} (inter {result.inter:.4g} / intra {result.intra:.4g})"
@@ -178,7 +178,7 @@ def final_analysis(run, model_dir: str, writer, max_samples: int = MAX_PROJECTOR
             raise ValueError("final_analysis needs run.test_confusion: call "
                              "train_lib.evaluate(run) first")
         confusion = as_counts(run.test_confusion)  # counted by the final evaluate()
-        result = metrics.acr(confusion, h.parent_array(), h.coarse_names)
+        result = stats.acr(confusion, h.parent_array(), h.coarse_names)
         out = {"test/acr": result.value, "test/acr_inter": finite(result.inter),
                "test/acr_intra": finite(result.intra), "acr_breakdown": result.per_coarse}
         if result.value is None:
@@ -212,7 +212,7 @@ def finite(x) -> float | None:
 
 
 def write_confusion_json(path: str, confusion: np.ndarray, h, split: str, epoch: int | None,
-                         acr_result: metrics.ACRResult | None = None) -> None:
+                         acr_result: stats.ACRResult | None = None) -> None:
     payload = {"split": split, "epoch": epoch, "rows": "true fine class",
                "columns": "predicted fine class", "matrix": np.asarray(confusion).tolist(),
                "fine_names": list(h.fine_names), "coarse_names": list(h.coarse_names),

@@ -169,7 +169,7 @@ def acr_command(model_dir: str, split_name: str = "test", normalization: str = "
 
 
 def _acr(model_dir: str, split_name: str, normalization: str, saved_model: str) -> dict:
-    from lg_tf import analysis, metrics
+    from lg_tf import analysis, stats
     from lg_tf import config as config_lib
     cfg = saved_config(model_dir)
     if not config_lib.fine_outputs(cfg.granularity):
@@ -188,7 +188,7 @@ def _acr(model_dir: str, split_name: str, normalization: str, saved_model: str) 
         confusion = checkpoint_confusion(run, split_name)
         source = f"checkpoint epoch {epoch}"
     h = data.hierarchy
-    result = metrics.acr(confusion, h.parent_array(), h.coarse_names, normalization)
+    result = stats.acr(confusion, h.parent_array(), h.coarse_names, normalization)
     print(format_acr(result, h, split_name, int(confusion.sum()), source))
     path = os.path.join(model_dir, f"acr_{split_name}.json")
     payload = {"split": split_name, "source": source, "epoch": epoch,

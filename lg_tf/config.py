@@ -402,6 +402,16 @@ def define_flags(flag_values=None, extra: dict | None = None) -> None:
                                          flag_values=flag_values)
 
 
+def define_tool_flags(specs: dict, flag_values=None, group: str = "tool") -> None:
+    """Defines a tool's own flags, each given as name: (kind, default, help) with kind an
+    absl DEFINE_ suffix ("string", "integer", "float", "bool", "list")."""
+    from absl import flags
+    flag_values = flag_values if flag_values is not None else flags.FLAGS
+    for name, (kind, default, text) in specs.items():
+        getattr(flags, f"DEFINE_{kind}")(name, default, text, flag_values=flag_values,
+                                         module_name=f"lg_tf {group} flags")
+
+
 def from_flags(values) -> Config:
     kwargs = {}
     for f in dataclasses.fields(Config):

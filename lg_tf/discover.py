@@ -66,8 +66,7 @@ _SET_BY_DISCOVERY = ("labels_file", "label_noise", "export_dir")
 def run(argv=None) -> None:
     from absl import flags
     config_lib.define_flags()
-    for name, (kind, default, text) in DISCOVERY_FLAGS.items():
-        getattr(flags, f"DEFINE_{kind}")(name, default, text)
+    config_lib.define_tool_flags(DISCOVERY_FLAGS, group="discovery")
     values = flags.FLAGS
 
     def body(rest):

@@ -24,6 +24,7 @@ import dataclasses
 import io
 import json
 import logging
+import math
 import os
 
 import numpy as np
@@ -116,11 +117,9 @@ def write_result(result: Result, out_dir: str, data=None, stem: str = "labels") 
     files.makedirs(out_dir)
     path = os.path.join(out_dir, f"{stem}.csv")
     prefix = "" if stem == "labels" else f"{stem}."
-    files.write_text_atomic(os.path.join(out_dir, f"{prefix}hierarchy.json"),
-                            json.dumps(result.clustering.hierarchy_dict(result.coarse_names),
-                                       indent=1))
-    files.write_text_atomic(os.path.join(out_dir, f"{prefix}clusters.json"),
-                            json.dumps(result.summary(), indent=1))
+    files.write_json_atomic(os.path.join(out_dir, f"{prefix}hierarchy.json"),
+                            result.clustering.hierarchy_dict(result.coarse_names))
+    files.write_json_atomic(os.path.join(out_dir, f"{prefix}clusters.json"), result.summary())
     if data is not None:
         write_previews(result, data, os.path.join(out_dir, "previews"))
     # Last: its presence means the step is done.
@@ -244,8 +243,8 @@ def claim(model_dir: str, wanted: dict, overwrite: bool) -> None:
         raise RunError(f"--model_dir={model_dir} already holds files that lg_tf.discover did "
                        f"not write ({shown}); choose a new or empty folder")
     if MARKER in names:
-        saved = json.loads(files.read_text(os.path.join(model_dir, MARKER)))
-        changed = _changed(saved.get("settings", {}), wanted)
+        saved = files.read_json(os.path.join(model_dir, MARKER)) or {}
+        changed = config_lib.describe_changes(_changes(saved.get("settings", {}), wanted))
         if changed and not overwrite:
             raise RunError(f"--model_dir={model_dir} holds a discovery with other settings "
                            f"({changed}); use another --model_dir, or --overwrite to replace "
@@ -256,8 +255,8 @@ def claim(model_dir: str, wanted: dict, overwrite: bool) -> None:
         elif saved.get("settings"):
             return
     files.makedirs(model_dir)
-    files.write_text_atomic(os.path.join(model_dir, MARKER),
-                            json.dumps({"created": run_dir.now(), "settings": wanted}, indent=1))
+    files.write_json_atomic(os.path.join(model_dir, MARKER),
+                            {"created": run_dir.now(), "settings": wanted})
 
 
 def discard(model_dir: str) -> None:
@@ -293,13 +292,15 @@ def _remove_if_empty(path: str) -> None:
         os.rmdir(path)
 
 
-def _changed(saved: dict, wanted: dict) -> str:
-    """'name old -> new' for what differs; settings a newer lg_tf added are not changes."""
-    old = {**{k: v for k, v in saved.items() if k != "config"}, **saved.get("config", {})}
-    new = {**{k: v for k, v in wanted.items() if k != "config"}, **wanted.get("config", {})}
-    diffs = [f"{k} {old[k]} -> {new.get(k)}" for k in sorted(old)
-             if json.dumps(old[k]) != json.dumps(new.get(k))]
-    return ", ".join(diffs[:4])
+def _changes(saved: dict, wanted: dict) -> dict[str, tuple]:
+    """{flag: (old, new)} for what differs; settings a newer lg_tf added are not changes.
+    Not config.differences: these settings are discovery's, not a Config's."""
+    def flat(d):  # "source" is kept under that name in markers; its flag is --features
+        out = {**{k: v for k, v in d.items() if k != "config"}, **d.get("config", {})}
+        return {("features" if k == "source" else k): v for k, v in out.items()}
+    old, new = flat(saved), flat(wanted)
+    return {k: (old[k], new.get(k)) for k in sorted(old)
+            if json.dumps(old[k]) != json.dumps(new.get(k))}
 
 
 def run(cfg: config_lib.Config, model_dir: str, options: Options) -> dict:
@@ -347,7 +348,7 @@ def _one_seed(cfg, model_dir: str, options: Options, k, seed: int, data,
     coarse_dir = os.path.join(model_dir, "runs", "coarse", f"seed_{seed}")
     out = {"seed": seed}
     if features_lib.needs_model(options.source) or options.train:
-        coarse = finished(coarse_dir) or train_lib.train_and_evaluate(
+        coarse = run_dir.finished_results(coarse_dir) or train_lib.train_and_evaluate(
             coarse_config(seed_cfg), coarse_dir)
         if coarse.get("stopped"):
             return {**out, "stopped": coarse["stopped"]}
@@ -365,7 +366,7 @@ def _one_seed(cfg, model_dir: str, options: Options, k, seed: int, data,
     out["clusters"] = result.summary()
     if options.train:
         fine_dir = os.path.join(model_dir, "runs", "pseudo_fine", f"seed_{seed}")
-        fine = finished(fine_dir) or train_lib.train_and_evaluate(
+        fine = run_dir.finished_results(fine_dir) or train_lib.train_and_evaluate(
             pseudo_fine_config(seed_cfg, os.path.abspath(labels)), fine_dir)
         if fine.get("stopped"):
             return {**out, "stopped": fine["stopped"]}
@@ -373,21 +374,10 @@ def _one_seed(cfg, model_dir: str, options: Options, k, seed: int, data,
     return out
 
 
-def finished(model_dir: str) -> dict | None:
-    """results.json of a finished run in model_dir, else None."""
-    path = os.path.join(model_dir, "results.json")
-    if not files.exists(path):
-        return None
-    try:
-        results = json.loads(files.read_text(path))
-    except ValueError:
-        return None
-    return results if results.get("final") else None
-
-
 def _final(results: dict) -> dict:
     final = results["final"]
-    keep = ("test/coarse_accuracy", "test/fine_accuracy", "test/acr")
+    keep = ("test/coarse_accuracy", "test/fine_accuracy", "test/acr", "test/acr_inter",
+            "test/acr_intra")
     return {k: final[k] for k in keep if final.get(k) is not None}
 
 
@@ -486,27 +476,23 @@ def summarise(cfg, options: Options, per_seed: list[dict]) -> dict:
         gain = stats.paired_difference(pf, cc)
         out["coarse_trained"] = _interval(cc)
         out["pseudo_fine_trained"] = _interval(pf)
-        out["gain"] = _interval_dict(gain)
+        out["gain"] = gain.to_dict()
         out["verdict"] = stats.verdict(gain, what="discovered fine labels")
-        acrs = [s["pseudo_fine"]["test/acr"] for s in paired if "test/acr" in s["pseudo_fine"]]
-        if acrs:
-            out["acr"] = {"mean": float(np.mean(acrs)), "min": min(acrs), "max": max(acrs)}
+        acrs = [stats.run_acr(s["pseudo_fine"]) for s in paired]
+        if any(a is not None for a in acrs):  # JSON has no ∞: it is kept as the string "inf"
+            out["acr_per_seed"] = [a if a is None or math.isfinite(a) else "inf" for a in acrs]
     return out
 
 
 def _interval(values) -> dict:
-    return _interval_dict(stats.mean_ci(values))
+    return stats.mean_ci(values).to_dict()
 
 
-def _interval_dict(iv) -> dict:
-    return {"mean": iv.mean, "low": iv.low, "high": iv.high, "n": iv.n}
+PCT = (0.0, 100.0)  # an accuracy's range: a t interval past it is shown clipped
 
 
-def _ci(d: dict, digits: int = 2, scale: float = 1.0) -> str:
-    if d.get("low") is None:
-        return f"{d['mean'] * scale:.{digits}f} (n={d['n']})"
-    return (f"{d['mean'] * scale:.{digits}f} [{d['low'] * scale:.{digits}f}, "
-            f"{d['high'] * scale:.{digits}f}]")
+def _ci(d: dict, digits: int = 2, bounds=None) -> str:
+    return stats.interval_text(stats.Interval.from_dict(d), digits, bounds=bounds)
 
 
 def report_text(summary: dict) -> str:
@@ -534,13 +520,17 @@ def report_text(summary: dict) -> str:
         lines.append(f"Agreement with the true fine labels (training images, mean [95% CI] "
                      f"over seeds): NMI {_ci(summary['nmi'], 3)}, ARI {_ci(summary['ari'], 3)}.")
     if "gain" in summary:
-        lines += ["", f"Coarse test accuracy (%): coarse-trained {_ci(summary['coarse_trained'])}"
-                  f", trained on the discovered labels {_ci(summary['pseudo_fine_trained'])}.",
+        lines += ["", "Coarse test accuracy (%): coarse-trained "
+                  f"{_ci(summary['coarse_trained'], bounds=PCT)}"
+                  ", trained on the discovered labels "
+                  f"{_ci(summary['pseudo_fine_trained'], bounds=PCT)}.",
                   f"Verdict: {summary['verdict']}."]
-        if "acr" in summary:
-            a = summary["acr"]
-            lines.append(f"ACR of the pseudo-fine model: {a['mean']:.3f} "
-                         f"(range {a['min']:.3f}–{a['max']:.3f}).")
+        if "*" in lines[-2]:
+            lines.append(stats.CLIPPED_NOTE)
+        if "acr_per_seed" in summary:
+            acrs = [float(a) for a in summary["acr_per_seed"] if a is not None]
+            lines.append("ACR of the pseudo-fine model, mean (min–max) over seeds: "
+                         f"{stats.spread_text(acrs)}.")
     if summary.get("stopped"):
         lines.append(f"\nStopped ({summary['stopped']}): re-run the same command to resume.")
     return "\n".join(lines) + "\n"
@@ -576,6 +566,5 @@ def _supported(c: dict) -> bool:
 
 
 def write_report(model_dir: str, summary: dict) -> None:
-    files.write_text_atomic(os.path.join(model_dir, "discover.json"),
-                            json.dumps(summary, indent=1))
+    files.write_json_atomic(os.path.join(model_dir, "discover.json"), summary)
     files.write_text_atomic(os.path.join(model_dir, "discover.md"), report_text(summary))

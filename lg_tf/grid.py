@@ -34,7 +34,7 @@ import time
 from typing import Callable, Iterable, Sequence
 
 from lg_tf import config as config_lib
-from lg_tf import files
+from lg_tf import files, run_dir
 from lg_tf.errors import EXIT_PREEMPTED, LgTfError
 from lg_tf.errors import PipelineError  # noqa: F401 - re-exported
 
@@ -213,14 +213,6 @@ def model_dir(ctx: Context, spec_: RunSpec, seed: int) -> str:
 
 # --------------------------------------------------------------------------- run state
 
-def finished_results(path: str) -> dict | None:
-    """results.json of a finished run (non-empty `final`), else None; `model_dir` is added
-    (in memory only): where it was read from, for what a report reads beside it
-    (confusion.json)."""
-    data = files.read_json(os.path.join(path, "results.json"))
-    return {**data, "model_dir": path} if data and data.get("final") else None
-
-
 def result_changes(saved: dict, cfg: config_lib.Config) -> dict:
     """The differences that change a run's numbers (config.result_fields); more --epochs
     than a run has is not one (the run is extended)."""
@@ -275,14 +267,13 @@ def run_status(path: str, cfg: config_lib.Config) -> str:
             f"{path} holds a run with other settings ({config_lib.describe_changes(diff)}); "
             "use another --out_dir (or delete that folder) to run with these settings")
     _check_same_data(path, cfg)
-    results = finished_results(path)
+    results = run_dir.finished_results(path)
     if results and results.get("config", {}).get("epochs", cfg.epochs) >= cfg.epochs:
         return "done"
     return "partial"
 
 
 def _check_same_data(path: str, cfg: config_lib.Config) -> None:
-    from lg_tf import run_dir
     old = run_dir.read_marker(path).get("data_fingerprint")
     new = data_fingerprint(cfg) if old else None
     if old and new and old != new:
@@ -343,7 +334,7 @@ def measured_speed(roots: Iterable[str]) -> dict:
         for folder, _, names in os.walk(root):
             if "results.json" not in names:
                 continue
-            res = finished_results(folder)
+            res = run_dir.finished_results(folder)
             if not res or not res.get("wall_time_s"):
                 continue
             cfg = res["config"]
@@ -494,7 +485,7 @@ def train_share(planned: Sequence[Planned]) -> dict[str, dict]:
             raise Stopped(f"{interrupt.requested()} received before {head}; re-run the same "
                           "command to resume the grid")
         if p.status == "done":
-            results = finished_results(p.model_dir)
+            results = run_dir.finished_results(p.model_dir)
             log.info("%s: finished earlier, skipped (%s) [%s]", head, headline(results),
                      p.model_dir)
         else:
@@ -523,7 +514,7 @@ def collect(specs: Sequence[RunSpec], planned: Sequence[Planned],
     """{run name: [results per seed]}, from `results` or else from the finished run folders."""
     out: dict[str, list[dict]] = {s.name: [] for s in specs}
     for p in planned:
-        out[p.spec.name].append(results.get(p.model_dir) or finished_results(p.model_dir))
+        out[p.spec.name].append(results.get(p.model_dir) or run_dir.finished_results(p.model_dir))
     return out
 
 
@@ -601,7 +592,7 @@ PIPELINE_HELP = {
                "(<out_dir>/hparams/<pipeline>) and, unless --report_dir, the report.",
     "report_dir": "Folder for report.md, the CSV and the PNGs (default: --out_dir).",
     "seeds": "Seeds per run: --seed, --seed+1, ... (default 0..N-1); the report shows "
-             "mean ± std.",
+             "mean [95% CI] and paired FC − CC intervals.",
     "epochs_scale": "Multiplies --epochs and the LR milestones (0.1: a tenth); the report "
                     "says so, and below 1 calls it a scaled run.",
     "dry_run": "Print the grid and an estimated cost; train nothing.",
@@ -614,22 +605,19 @@ PIPELINE_HELP = {
 }
 
 
+# The flags every pipeline has: name: (kind, default, help), as config.define_tool_flags takes.
+PIPELINE_FLAGS = {name: (kind, default, PIPELINE_HELP[name]) for name, kind, default in (
+    ("out_dir", "string", ""), ("report_dir", "string", ""), ("seeds", "integer", 1),
+    ("epochs_scale", "float", 1.0), ("dry_run", "bool", False), ("shard", "string", ""),
+    ("report_only", "bool", False), ("print_commands", "bool", False))}
+
+
 def define_flags(extra: dict | None = None, flag_values=None) -> None:
     """lg_tf's flags plus the pipeline flags (call once, from the entry point)."""
     from absl import flags
     values = flag_values if flag_values is not None else flags.FLAGS
     config_lib.define_flags(values)  # --model_dir too: flagfiles set it; pipelines ignore it
-    flags.DEFINE_string("out_dir", "", PIPELINE_HELP["out_dir"], flag_values=values)
-    flags.DEFINE_string("report_dir", "", PIPELINE_HELP["report_dir"], flag_values=values)
-    flags.DEFINE_integer("seeds", 1, PIPELINE_HELP["seeds"], flag_values=values)
-    flags.DEFINE_float("epochs_scale", 1.0, PIPELINE_HELP["epochs_scale"], flag_values=values)
-    flags.DEFINE_bool("dry_run", False, PIPELINE_HELP["dry_run"], flag_values=values)
-    flags.DEFINE_string("shard", "", PIPELINE_HELP["shard"], flag_values=values)
-    flags.DEFINE_bool("report_only", False, PIPELINE_HELP["report_only"], flag_values=values)
-    flags.DEFINE_bool("print_commands", False, PIPELINE_HELP["print_commands"],
-                      flag_values=values)
-    for name, (kind, default, text) in (extra or {}).items():
-        getattr(flags, f"DEFINE_{kind}")(name, default, text, flag_values=values)
+    config_lib.define_tool_flags({**PIPELINE_FLAGS, **(extra or {})}, values, "pipeline")
 
 
 def help_groups(extra: dict | None = None) -> dict:

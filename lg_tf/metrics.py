@@ -15,14 +15,11 @@ or the two heads' coarse probabilities averaged.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 
 import keras
 import numpy as np
 from keras import ops
 
-from lg_tf import stats
 
 MODES = ("map_argmax", "sum_probs")
 COARSE_CONFUSION = "coarse_confusion"  # CoarseConfusion's name in every compiled run
@@ -417,70 +414,3 @@ def per_class_recall(confusion, names) -> dict:
                          f"{len(names)}) for {len(names)} class names")
     rows = c.sum(axis=1)
     return {name: float(c[k, k] / rows[k]) for k, name in enumerate(names) if rows[k] > 0}
-
-
-# --------------------------------------------------------------------------- ACR
-
-@dataclasses.dataclass(frozen=True)
-class ACRResult:
-    """ACR with its parts; `value` is None and `reason` says why when it is undefined.
-
-    `note` is set when some coarse classes have a single fine class: they contribute no
-    same-parent pair (their fine class still counts in the cross-parent pairs).
-    """
-    value: float | None
-    inter: float
-    intra: float | None
-    per_coarse: dict  # coarse name -> {'intra': mean within, 'inter': mean with the others}
-    reason: str = ""
-    normalization: str = "column"
-    note: str = ""
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def acr(confusion, parent, coarse_names=None, normalization: str = "column") -> ACRResult:
-    """Average Confusion Ratio (paper eq. 1) with its parts, per coarse class and the reason
-    when it is undefined; the numbers are `stats.acr_parts`' (the one ACR formula).
-
-    A coarse class with a single fine class has no same-parent pair and simply adds none
-    (`note` names it); ACR is undefined (value None, `reason`) only when no same-parent
-    pair exists at all, no cross-parent pair exists, or intra is 0.
-    """
-    parts = stats.acr_parts(confusion, parent, normalization)
-    parent = np.asarray(parent)
-    names = list(coarse_names) if coarse_names is not None else [
-        str(c) for c in range(int(parent.max()) + 1)]
-    kept = dict(per_coarse=_per_coarse(parts.symmetric, parent, names),
-                normalization=normalization)
-    if math.isnan(parts.intra):
-        return ACRResult(None, parts.inter, None, **kept,
-                         reason="every coarse class has a single fine class, so no "
-                                "same-parent pair exists")
-    singletons = [names[c] for c in range(len(names)) if np.sum(parent == c) < 2]
-    if singletons:
-        kept["note"] = (f"coarse class(es) {', '.join(singletons)} have a single fine class "
-                        "and contribute no same-parent pair")
-    if math.isnan(parts.inter):
-        return ACRResult(None, parts.inter, parts.intra, **kept,
-                         reason="there is only one coarse class, so no cross-parent pair exists")
-    if parts.intra == 0:
-        return ACRResult(None, parts.inter, parts.intra, **kept,
-                         reason="no fine class is ever confused with a sibling (intra "
-                                "confusion is 0), so the ratio is unbounded")
-    return ACRResult(parts.value, parts.inter, parts.intra, **kept)
-
-
-def _per_coarse(s: np.ndarray, parent: np.ndarray, names: list[str]) -> dict:
-    """Each coarse class's mean within-class pair confusion and mean confusion with others."""
-    out = {}
-    for c, name in enumerate(names):
-        members = np.flatnonzero(parent == c)
-        others = np.flatnonzero(parent != c)
-        iu = np.triu_indices(len(members), k=1)
-        within = s[np.ix_(members, members)][iu]
-        across = s[np.ix_(members, others)]
-        out[name] = {"intra": float(within.mean()) if within.size else None,
-                     "inter": float(across.mean()) if across.size else None}
-    return out

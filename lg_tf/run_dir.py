@@ -303,3 +303,11 @@ def _alive(pid: int) -> bool:
     except OSError as e:
         return e.errno == errno.EPERM
     return True
+
+
+def finished_results(path: str) -> dict | None:
+    """results.json of a finished run (non-empty `final`), else None; `model_dir` is added
+    (in memory only): where it was read from, for what a report reads beside it
+    (confusion.json)."""
+    data = files.read_json(os.path.join(path, "results.json"))
+    return {**data, "model_dir": path} if data and data.get("final") else None

@@ -70,6 +70,12 @@ class Interval:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Interval:
+        """The inverse of `to_dict` (also for reports saved before `std` was kept)."""
+        return cls(d["mean"], d.get("low"), d.get("high"), d["n"], d.get("std"),
+                   d.get("confidence", 0.95))
+
 
 def interval_text(iv: Interval | None, digits: int = 2, signed: bool = False,
                   bounds: tuple[float, float] | None = None) -> str:
@@ -97,14 +103,31 @@ CLIPPED_NOTE = ("* the Student-t interval reaches past what an accuracy can be (
 
 def spread_text(values: Sequence[float], digits: int = 3) -> str:
     """'mean (min–max)' of per-seed values: for a ratio such as ACR, whose spread over seeds
-    is skewed, so a t interval would reach below zero. '–' for no values."""
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    is skewed, so a t interval would reach below zero. Infinite values count (an ACR whose
+    fine classes were never confused with a sibling): the mean is then ∞ and the text says
+    how many seeds were. '–' for no values; None values are left out."""
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
     if not vals:
         return "–"
-    mean = sum(vals) / len(vals)
+    finite = [v for v in vals if math.isfinite(v)]
     if len(vals) == 1:
-        return f"{mean:.{digits}g} (1 seed)"
+        return f"{vals[0]:.{digits}g} (1 seed)" if finite else "∞ (1 seed)"
+    if len(finite) < len(vals):
+        low = f"{min(finite):.{digits}g}" if finite else "∞"
+        return f"∞ ({low}–∞; {len(vals) - len(finite)} of {len(vals)} seeds ∞)"
+    mean = sum(vals) / len(vals)
     return f"{mean:.{digits}g} ({min(vals):.{digits}g}–{max(vals):.{digits}g})"
+
+
+def run_acr(final: dict) -> float | None:
+    """A run's test ACR from results.json's `final`: ∞ where no fine class was ever confused
+    with a sibling (intra 0 with inter > 0: the ratio is unbounded, not missing), None where
+    ACR is undefined for another reason or was not measured."""
+    if final.get("test/acr") is not None:
+        return float(final["test/acr"])
+    if final.get("test/acr_intra") == 0 and (final.get("test/acr_inter") or 0) > 0:
+        return math.inf
+    return None
 
 
 def _as_finite_1d(values, name: str) -> np.ndarray:
@@ -315,6 +338,71 @@ def acr_value(confusion, parent, normalization: str = "column") -> float | None:
     single fine class), no cross-parent pair exists (one coarse class), or intra == 0.
     """
     return acr_parts(confusion, parent, normalization).value
+
+
+@dataclasses.dataclass(frozen=True)
+class ACRResult:
+    """ACR with its parts; `value` is None and `reason` says why when it is undefined.
+
+    `note` is set when some coarse classes have a single fine class: they contribute no
+    same-parent pair (their fine class still counts in the cross-parent pairs).
+    """
+    value: float | None
+    inter: float
+    intra: float | None
+    per_coarse: dict  # coarse name -> {'intra': mean within, 'inter': mean with the others}
+    reason: str = ""
+    normalization: str = "column"
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def acr(confusion, parent, coarse_names=None, normalization: str = "column") -> ACRResult:
+    """Average Confusion Ratio (paper eq. 1) with its parts, per coarse class and the reason
+    when it is undefined; the numbers are `acr_parts`' (the one ACR formula).
+
+    A coarse class with a single fine class has no same-parent pair and simply adds none
+    (`note` names it); ACR is undefined (value None, `reason`) only when no same-parent
+    pair exists at all, no cross-parent pair exists, or intra is 0.
+    """
+    parts = acr_parts(confusion, parent, normalization)
+    parent = np.asarray(parent)
+    names = list(coarse_names) if coarse_names is not None else [
+        str(c) for c in range(int(parent.max()) + 1)]
+    kept = dict(per_coarse=_per_coarse(parts.symmetric, parent, names),
+                normalization=normalization)
+    if math.isnan(parts.intra):
+        return ACRResult(None, parts.inter, None, **kept,
+                         reason="every coarse class has a single fine class, so no "
+                                "same-parent pair exists")
+    singletons = [names[c] for c in range(len(names)) if np.sum(parent == c) < 2]
+    if singletons:
+        kept["note"] = (f"coarse class(es) {', '.join(singletons)} have a single fine class "
+                        "and contribute no same-parent pair")
+    if math.isnan(parts.inter):
+        return ACRResult(None, parts.inter, parts.intra, **kept,
+                         reason="there is only one coarse class, so no cross-parent pair exists")
+    if parts.intra == 0:
+        return ACRResult(None, parts.inter, parts.intra, **kept,
+                         reason="no fine class is ever confused with a sibling (intra "
+                                "confusion is 0), so the ratio is unbounded")
+    return ACRResult(parts.value, parts.inter, parts.intra, **kept)
+
+
+def _per_coarse(s: np.ndarray, parent: np.ndarray, names: list[str]) -> dict:
+    """Each coarse class's mean within-class pair confusion and mean confusion with others."""
+    out = {}
+    for c, name in enumerate(names):
+        members = np.flatnonzero(parent == c)
+        others = np.flatnonzero(parent != c)
+        iu = np.triu_indices(len(members), k=1)
+        within = s[np.ix_(members, members)][iu]
+        across = s[np.ix_(members, others)]
+        out[name] = {"intra": float(within.mean()) if within.size else None,
+                     "inter": float(across.mean()) if across.size else None}
+    return out
 
 
 def regrouped_accuracy(confusion, parent) -> float:

@@ -18,6 +18,7 @@ import os
 
 from lg_tf import config as config_lib
 from lg_tf import grid as grid_lib
+from lg_tf import run_dir
 from lg_tf.grid import Context
 from pipelines import common, plots, report
 from pipelines import published as pub
@@ -69,7 +70,7 @@ def scan(runs_dir: str) -> list[tuple[str, dict]]:
     for folder, dirs, files in os.walk(runs_dir):
         dirs.sort()
         if "results.json" in files:
-            res = grid_lib.finished_results(folder)
+            res = run_dir.finished_results(folder)
             if res and isinstance(res.get("config"), dict):
                 found.append((folder, res))
     return sorted(found, key=lambda x: x[0])

@@ -10,6 +10,7 @@ over seeds.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 from lg_tf import config as config_lib
@@ -129,8 +130,9 @@ def multiple_comparisons(n: int, what: str) -> str:
 
 
 def acr_values(results: Sequence[dict]) -> list[float]:
-    """The fine runs' test ACR per seed (undefined ones left out)."""
-    return [r["final"]["test/acr"] for r in results if r["final"].get("test/acr") is not None]
+    """The fine runs' test ACR per seed: ∞ where siblings were never confused (counted, not
+    dropped), undefined ones left out."""
+    return [v for v in (stats.run_acr(r["final"]) for r in results) if v is not None]
 
 
 def acr_cell(results: Sequence[dict]) -> str:
@@ -148,19 +150,26 @@ def mean_or_none(values: Sequence[float]) -> float | None:
 
 
 def correlation(xs: Sequence[float], ys: Sequence[float]) -> dict:
-    """Spearman ρ and Pearson r with 95% bootstrap CIs over the points (stats)."""
-    return stats.bootstrap_correlation(list(xs), list(ys))
+    """Spearman ρ and Pearson r with 95% bootstrap CIs over the points (stats); a point with
+    an infinite ACR (siblings never confused) has no place on the axis: it is left out and
+    counted in `left_out`."""
+    pairs = [(x, y) for x, y in zip(xs, ys) if math.isfinite(x) and math.isfinite(y)]
+    out = stats.bootstrap_correlation([x for x, _ in pairs], [y for _, y in pairs])
+    return {**out, "left_out": len(list(xs)) - len(pairs)}
 
 
 def correlation_text(corr: dict, what: str) -> str:
     """'Spearman ρ = +0.52 [-0.10, +0.91], Pearson r = ... over N <what>'."""
+    left = (f" ({corr['left_out']} with an infinite ACR left out)"
+            if corr.get("left_out") else "")
     if corr.get("spearman") is None:
-        return f"too few {what} ({corr.get('n', 0)}) with a defined value for a correlation"
+        return f"too few {what} ({corr.get('n', 0)}) with a defined value for a correlation{left}"
     return (f"Spearman ρ = {_coef(corr, 'spearman')}, Pearson r = {_coef(corr, 'pearson')} "
-            f"over {corr['n']} {what} (95% bootstrap CIs)")
+            f"over {corr['n']} {what} (95% bootstrap CIs){left}")
 
 
 def _coef(corr: dict, key: str) -> str:
+    """'+0.52 [-0.10, +0.91]' (no interval when the bootstrap gave none)."""
     low, high = corr.get(f"{key}_low"), corr.get(f"{key}_high")
     ci = f" [{low:+.2f}, {high:+.2f}]" if low is not None else ""
     return f"{corr[key]:+.2f}{ci}"
@@ -168,15 +177,8 @@ def _coef(corr: dict, key: str) -> str:
 
 def correlation_cells(c: dict) -> list[str]:
     """[n, 'ρ [low, high]', 'r [low, high]']: a correlation's row of a report table."""
-    out = [str(c["n"])]
-    for k in ("spearman", "pearson"):
-        if c[k] is None:
-            out.append("n/a (needs ≥ 3 varying points)")
-            continue
-        ci = (f" [{c[k + '_low']:+.2f}, {c[k + '_high']:+.2f}]"
-              if c[k + "_low"] is not None else "")
-        out.append(f"{c[k]:+.2f}{ci}")
-    return out
+    return [str(c["n"])] + [_coef(c, k) if c[k] is not None else
+                            "n/a (needs ≥ 3 varying points)" for k in ("spearman", "pearson")]
 
 
 def paper_correlation(points: Sequence[tuple[float, float]]) -> dict:

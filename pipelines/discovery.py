@@ -209,6 +209,9 @@ def train_discovered(base, ctx: Context, g: str, seed: int, cc_dir: str, sources
 
 # --------------------------------------------------------------------------- report
 
+PCT = (0.0, 100.0)  # an accuracy's range: intervals past it are shown clipped
+
+
 def rows_for(g: str, specs, runs, found, sources, ks) -> tuple[list, list]:
     cc_spec = next(s for s in specs if s.tag == {"series": "CC", "grouping": g})
     fc_spec = next(s for s in specs if s.tag == {"series": "FC", "grouping": g})
@@ -217,12 +220,12 @@ def rows_for(g: str, specs, runs, found, sources, ks) -> tuple[list, list]:
     seeds = sorted(set(cc) & set(fc))
     fc_gain = common.gain(fc_runs, cc_runs)
     table = [[g, "CC (coarse labels)", "–", "–", "–",
-              stats.interval_text(common.accuracy(cc_runs)), "–", "–", "–"],
+              stats.interval_text(common.accuracy(cc_runs), bounds=PCT), "–", "–", "–"],
              [g, "FC (true fine labels)", "–", "–", "–",
-              stats.interval_text(common.accuracy(fc_runs)),
+              stats.interval_text(common.accuracy(fc_runs), bounds=PCT),
               stats.interval_text(fc_gain, signed=True),
               "100%" if fc_gain.low is not None and fc_gain.low > 0 else "–",
-              _acr([r["final"].get("test/acr") for r in runs[fc_spec.name]])]]
+              common.acr_cell(runs[fc_spec.name])]]
     settings = []
     for source in sources:
         for k in ks:
@@ -243,10 +246,11 @@ def rows_for(g: str, specs, runs, found, sources, ks) -> tuple[list, list]:
                                              for s in summaries]), 3) if summaries else "–",
                           stats.interval_text(stats.mean_ci([s["agreement"]["train"]["ari"]
                                              for s in summaries]), 3) if summaries else "–",
-                          stats.interval_text(stats.mean_ci([d[s] for s in both])) if both else
+                          stats.interval_text(stats.mean_ci([d[s] for s in both]),
+                                              bounds=PCT) if both else
                           ("–" if trained else "not trained"),
                           stats.interval_text(gain, signed=True), share,
-                          _acr([r["final"].get("test/acr") for r in d_results])])
+                          common.acr_cell(d_results)])
             if trained:
                 settings.append({"grouping": g, "source": source, "k": str(k), "gain": gain,
                                  "fc_gain": fc_gain, "share": share})
@@ -257,13 +261,6 @@ def _k_text(k, chosen: list) -> str:
     if k != clustering.AUTO or not chosen:
         return str(k)
     return f"{np.mean(chosen):.2f} (mean per coarse class)"
-
-
-def _acr(values) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "–"
-    return f"{np.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
 
 
 def findings_for(found: list[dict], nmi: dict) -> list[str]:

@@ -45,7 +45,7 @@ def test_acr_column_normalised_by_hand():
     assert (intra, inter) == (F(243, 1232), F(9, 308))
     assert inter / intra == F(4, 27)
 
-    result = metrics.acr(C, PARENT, NAMES)
+    result = stats.acr(C, PARENT, NAMES)
     assert result.value == pytest.approx(4 / 27, rel=1e-12)
     assert result.intra == pytest.approx(243 / 1232, rel=1e-12)
     assert result.inter == pytest.approx(9 / 308, rel=1e-12)
@@ -66,12 +66,12 @@ def test_acr_row_normalised_by_hand():
     s12 = (F(2, 10) + F(0)) / 2      # 1/10   (s02 = s13 = 0)
     intra, inter = (s01 + s23) / 2, (0 + s03 + s12 + 0) / 4
     assert inter / intra == F(3, 16)
-    result = metrics.acr(C, PARENT, NAMES, normalization="row")
+    result = stats.acr(C, PARENT, NAMES, normalization="row")
     assert result.value == pytest.approx(3 / 16, rel=1e-12)
     assert (result.intra, result.inter) == (pytest.approx(1 / 5), pytest.approx(3 / 80))
     assert result.normalization == "row"
     with pytest.raises(ValueError, match="normalization"):
-        metrics.acr(C, PARENT, NAMES, normalization="both")
+        stats.acr(C, PARENT, NAMES, normalization="both")
 
 
 # 3 fine classes a, b | c: coarse "pair" = {a, b}, "alone" = {c} (a single fine class).
@@ -87,7 +87,7 @@ def test_acr_with_a_single_fine_class_in_a_coarse_class_by_hand():
     s12 = (F(1, 6) + F(1, 7)) / 2    # different             = 13/84
     intra, inter = s01, (s02 + s12) / 2
     assert (intra, inter, inter / intra) == (F(13, 84), F(13, 168), F(1, 2))
-    result = metrics.acr(SINGLETON_C, SINGLETON_PARENT, SINGLETON_NAMES)
+    result = stats.acr(SINGLETON_C, SINGLETON_PARENT, SINGLETON_NAMES)
     assert result.value == pytest.approx(1 / 2, rel=1e-12)
     assert result.intra == pytest.approx(13 / 84, rel=1e-12)
     assert result.inter == pytest.approx(13 / 168, rel=1e-12)
@@ -105,7 +105,7 @@ def test_acr_with_a_single_fine_class_in_a_coarse_class_by_hand():
 
 
 def test_acr_undefined_when_every_coarse_class_has_a_single_fine_class():
-    result = metrics.acr(SINGLETON_C, [0, 1, 2], ["x", "y", "z"])
+    result = stats.acr(SINGLETON_C, [0, 1, 2], ["x", "y", "z"])
     assert result.value is None and result.intra is None and result.note == ""
     assert "every coarse class has a single fine class" in result.reason
     assert analysis.acr_scalars(result) == {"test/acr_inter": pytest.approx(result.inter)}
@@ -113,14 +113,14 @@ def test_acr_undefined_when_every_coarse_class_has_a_single_fine_class():
 
 def test_acr_note_kept_when_undefined_for_another_reason():
     c = np.array([[5, 0, 1], [0, 5, 1], [1, 0, 5]])  # siblings a, b never confused
-    result = metrics.acr(c, SINGLETON_PARENT, SINGLETON_NAMES)
+    result = stats.acr(c, SINGLETON_PARENT, SINGLETON_NAMES)
     assert result.value is None and result.intra == 0 and "intra" in result.reason
     assert "alone" in result.note
 
 
 def test_acr_undefined_when_siblings_are_never_confused():
     c = np.array([[5, 0, 1, 0], [0, 5, 0, 0], [0, 0, 5, 0], [0, 0, 0, 5]])
-    result = metrics.acr(c, PARENT, NAMES)
+    result = stats.acr(c, PARENT, NAMES)
     assert result.value is None and result.intra == 0 and result.inter > 0
     assert "intra" in result.reason
     assert "test/acr" not in analysis.acr_scalars(result)
@@ -128,7 +128,7 @@ def test_acr_undefined_when_siblings_are_never_confused():
 
 def test_acr_undefined_with_a_single_coarse_class():
     c = np.array([[5, 1, 0], [1, 5, 1], [0, 1, 5]])
-    result = metrics.acr(c, [0, 0, 0], ["all"])
+    result = stats.acr(c, [0, 0, 0], ["all"])
     assert result.value is None and "one coarse class" in result.reason and result.note == ""
     scalars = analysis.acr_scalars(result)  # inter is NaN there: never logged
     assert "test/acr" not in scalars and "test/acr_inter" not in scalars
@@ -142,8 +142,8 @@ def test_empty_predicted_column_gives_no_nan_or_division_error():
                   [1, 0, 3, 0]])
     with np.errstate(all="raise"):
         norm = stats.normalized_confusion(c, "column")
-        result = metrics.acr(c, PARENT, NAMES)
-        empty = metrics.acr(np.zeros((4, 4)), PARENT, NAMES)
+        result = stats.acr(c, PARENT, NAMES)
+        empty = stats.acr(np.zeros((4, 4)), PARENT, NAMES)
     assert np.all(norm[:, 3] == 0) and np.all(np.isfinite(norm))
     assert result.value is not None and np.isfinite(result.value)
     # column sums 7, 7, 7, 0: the empty column contributes 0, not NaN
@@ -230,7 +230,7 @@ def test_acr_callback_uses_val_confusion_else_evaluates(tiny_config, tmp_path):
     # an epoch without validation: model.evaluate counts the dataset
     logs = {}
     callback.on_epoch_end(1, logs)
-    expected = metrics.acr(_numpy_confusion(model, x, y, 4), PARENT, NAMES)
+    expected = stats.acr(_numpy_confusion(model, x, y, 4), PARENT, NAMES)
     assert logs == pytest.approx({**analysis.acr_scalars(expected),
                                   "test/acr_seconds": logs["test/acr_seconds"]})
     writer.flush()
@@ -282,7 +282,7 @@ def test_final_analysis_singleton_acr_note_and_recall_scalars(tmp_path, monkeypa
         out = analysis.final_analysis(run, str(tmp_path), writer)
     writer.close()
     assert out["test/acr"] == pytest.approx(1 / 2, rel=1e-12)
-    assert out["test/acr_note"] == metrics.acr(SINGLETON_C, SINGLETON_PARENT,
+    assert out["test/acr_note"] == stats.acr(SINGLETON_C, SINGLETON_PARENT,
                                                SINGLETON_NAMES).note
     assert "test/acr_undefined_reason" not in out
     assert "ACR note: coarse class(es) alone have a single fine class" in caplog.text
@@ -294,7 +294,7 @@ def test_final_analysis_singleton_acr_note_and_recall_scalars(tmp_path, monkeypa
     assert saved["acr"]["note"] == out["test/acr_note"]
     # analyze's printout: defined value, the singleton's row shows '-' for intra and ratio
     from lg_tf import analyze
-    text = analyze.format_acr(metrics.acr(SINGLETON_C, SINGLETON_PARENT, SINGLETON_NAMES),
+    text = analyze.format_acr(stats.acr(SINGLETON_C, SINGLETON_PARENT, SINGLETON_NAMES),
                               h, "test", 21, "checkpoint epoch 3")
     assert "): 0.5" in text and "why undefined" not in text
     assert [line.split()[1:] for line in text.splitlines() if line.split()[0] == "alone"] == [

@@ -180,3 +180,12 @@ def test_advise_refuses_what_it_sets_and_data_without_fine_classes(tmp_path):
     with pytest.raises(grid_lib.PipelineError, match="no fine classes below its coarse ones"):
         advice.check_base(Config(dataset="folder", data_dir=str(one_each)))
     advice.check_base(Config(dataset="folder", data_dir=str(tree)))   # two fine per coarse
+
+
+def test_advice_counts_a_seed_whose_siblings_were_never_confused():
+    never = {"final": {"test/acr": None, "test/acr_inter": 0.01, "test/acr_intra": 0.0}}
+    runs = [{"final": {"test/acr": 0.2}}, never, {"final": {"test/acr": 0.4}}]
+    out = advice.acr_summary(runs)
+    assert out["infinite_seeds"] == 1 and out["per_seed"] == [0.2, None, 0.4]
+    assert out["mean"] is None and (out["min"], out["max"]) == (0.2, 0.4)
+    assert advice._acr_text(out) == "∞ (0.2–∞; 1 of 3 seeds ∞)"

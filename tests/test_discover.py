@@ -288,7 +288,7 @@ def test_discover_resumes_refuses_other_settings_and_overwrites_only_its_files(t
     again = _discover(*common, "--k=2")
     assert again.returncode == 0, again.stderr
     other = _discover(*common, "--k=3")
-    assert other.returncode == 2 and "holds a discovery with other settings (k 2 -> 3)" in \
+    assert other.returncode == 2 and "holds a discovery with other settings (--k=2 -> 3)" in \
         other.stderr
     (out / "my_notes.txt").write_text("mine")
     replaced = _discover(*common, "--k=3", "--overwrite")

@@ -7,6 +7,7 @@ import pytest
 
 import previews
 from lg_tf.data import embedded as E
+from lg_tf.data import registry
 from lg_tf.data import sources
 
 NUM_FINE = 12
@@ -36,7 +37,7 @@ def test_hierarchy_constants():
     counts = np.bincount(np.array(E.PARENT), minlength=NUM_COARSE)
     assert counts.min() >= 2, counts  # every coarse class has >= 2 fine ones
     assert E.NUM_TRAIN_PER_CLASS == 1000 and E.NUM_TEST_PER_CLASS == 200
-    assert len(E.MEAN) == 3 and len(E.STD) == 3
+    assert len(registry.EMBEDDED_MEAN) == 3 and len(registry.EMBEDDED_STD) == 3
 
 
 # ---------------------------------------------------------------- generator
@@ -86,8 +87,8 @@ def test_train_and_test_share_no_images(full_train, full_test):
 
 def test_mean_std_constants(full_train):
     f = full_train[0].astype(np.float64) / 255.0
-    np.testing.assert_allclose(f.mean(axis=(0, 1, 2)), E.MEAN, atol=1e-3)
-    np.testing.assert_allclose(f.std(axis=(0, 1, 2)), E.STD, atol=1e-3)
+    np.testing.assert_allclose(f.mean(axis=(0, 1, 2)), registry.EMBEDDED_MEAN, atol=1e-3)
+    np.testing.assert_allclose(f.std(axis=(0, 1, 2)), registry.EMBEDDED_STD, atol=1e-3)
 
 
 def test_colour_does_not_identify_class(full_train):

@@ -17,8 +17,7 @@ import tensorflow_datasets as tfds
 
 from lg_tf import hierarchy as hier_lib
 from lg_tf.config import Config
-from lg_tf.data import datasets, pipeline, sources
-from lg_tf.data import embedded as E
+from lg_tf.data import datasets, pipeline, registry, sources
 from lg_tf.data.sources import DataError
 from lg_tf.data.split import Split
 
@@ -447,7 +446,8 @@ def test_embedded_prepare(embedded):
     assert h.name == "shapes" and (h.num_fine, h.num_coarse) == (12, 4)
     assert embedded.train.images.shape == (12000, 32, 32, 3)
     assert embedded.test.images.shape == (2400, 32, 32, 3)
-    assert embedded.spec == pipeline.ImageSpec(32, "cifar", E.MEAN, E.STD)
+    assert embedded.spec == pipeline.ImageSpec(32, "cifar", registry.EMBEDDED_MEAN,
+                                               registry.EMBEDDED_STD)
     assert embedded.stats["train_per_fine_class"] == [1000] * 12
 
 

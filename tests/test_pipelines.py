@@ -6,6 +6,7 @@ custom_coarse and num_coarse need CIFAR: their grids and errors are tested on co
 reports on synthetic results.
 """
 
+import math
 import csv
 import dataclasses
 import json
@@ -425,3 +426,12 @@ def test_targets_grid_ranks_pairs_and_reports(tmp_path):
     joint = read_csv(os.path.join(c.report_dir, "targets_joint.csv"))
     assert len(joint) == 4 and float(joint[0]["combined (%)"]) == pytest.approx(60.0)
     assert os.path.exists(os.path.join(c.report_dir, "targets_accuracy.png"))
+
+
+def test_a_correlation_leaves_out_and_counts_infinite_acr_points():
+    from pipelines import common
+    corr = common.correlation([0.1, 0.2, 0.3, 0.5, math.inf], [1.0, 2.0, 2.5, 4.0, 9.0])
+    assert corr["n"] == 4 and corr["left_out"] == 1 and corr["spearman"] == pytest.approx(1.0)
+    assert common.correlation_text(corr, "groupings").endswith(
+        "(1 with an infinite ACR left out)")
+    assert common.correlation_cells(corr)[:2] == ["4", common._coef(corr, "spearman")]

@@ -387,3 +387,23 @@ def test_data_savings_claims_only_what_the_paired_intervals_support():
     never = stats.data_savings([0.2, 1.0], [0.95, 0.96], [0.90, 0.92],
                                gains=[unclear, unclear], gains_vs_top=[above, unclear])
     assert [(r["fraction"], r["cc_fraction"]) for r in never] == [(0.2, None)]
+
+
+def test_an_infinite_acr_seed_is_counted_not_dropped():
+    never = {"test/acr": None, "test/acr_inter": 0.02, "test/acr_intra": 0.0}
+    assert stats.run_acr({"test/acr": 0.25}) == 0.25
+    assert math.isinf(stats.run_acr(never))
+    assert stats.run_acr({"test/acr": None, "test/acr_intra": None}) is None  # undefined
+    assert stats.spread_text([0.2, 0.4]) == "0.3 (0.2–0.4)"
+    assert stats.spread_text([0.2, math.inf, 0.4]) == "∞ (0.2–∞; 1 of 3 seeds ∞)"
+    assert stats.spread_text([math.inf]) == "∞ (1 seed)"
+    assert stats.spread_text([None, float("nan")]) == "–"
+
+
+def test_interval_round_trips_through_json():
+    iv = stats.mean_ci([1.0, 2.0, 4.0])
+    assert stats.Interval.from_dict(iv.to_dict()) == iv
+    old = {"mean": 2.0, "low": 1.0, "high": 3.0, "n": 3}  # saved before `std` was kept
+    assert stats.interval_text(stats.Interval.from_dict(old)) == "2.00 [1.00, 3.00]"
+    assert stats.interval_text(stats.mean_ci([99.0, 100.0, 97.0]), bounds=(0, 100)) \
+        .endswith("100.00*]")

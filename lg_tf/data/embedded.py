@@ -46,8 +46,6 @@ __all__ = [
     "SMALL_TRAIN_PER_CLASS",
     "SMALL_TEST_PER_CLASS",
     "IMAGE_SIZE",
-    "MEAN",
-    "STD",
     "generate",
     "LgShapes",
     "LgShapesConfig",
@@ -63,12 +61,9 @@ SMALL_TRAIN_PER_CLASS = 20
 SMALL_TEST_PER_CLASS = 10
 IMAGE_SIZE = 32
 
-# Per-channel (R, G, B) mean / std of generate("train", seed=0) in [0, 1]
-# scale (population std over all pixels).  Measured once;
-# tests/test_embedded.py recomputes them (tolerance 1e-3). They live in the registry, which
-# must stay light (this module imports tensorflow_datasets); the registry imports this
-# module only inside the functions that load the data.
-from lg_tf.data.registry import EMBEDDED_MEAN as MEAN, EMBEDDED_STD as STD  # noqa: E402
+# The per-channel mean / std of generate("train", seed=0) are registry.EMBEDDED_MEAN/STD:
+# the registry must stay light (this module imports tensorflow_datasets) and imports this
+# module only inside the functions that load the data, so this module does not import it.
 
 _SPLIT_OFFSET = {"train": 0, "test": 1}
 _CHUNK = 1024  # images rendered per vectorised chunk (bounds peak memory)
