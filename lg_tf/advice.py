@@ -317,7 +317,7 @@ def headline(advice: dict) -> str:
 def write(out_dir: str, advice: dict) -> str:
     """advice.md, advice.json and two PNGs in out_dir; returns advice.md's path."""
     from lg_tf import plots
-    os.makedirs(out_dir, exist_ok=True)
+    files.makedirs(out_dir)
     files.write_json_atomic(os.path.join(out_dir, "advice.json"), advice)
     figs = [_gain_figure(advice, os.path.join(out_dir, "gain_by_fraction.png"), plots),
             _coarse_figure(advice, os.path.join(out_dir, "per_coarse_gain_vs_acr.png"), plots)]

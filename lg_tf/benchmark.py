@@ -14,7 +14,7 @@ of layer (BatchNormalization, Conv2D, ...), from the trace itself (no TensorBoar
 `peer` times lg_tf's training step and the same PreAct ResNet-18 in PyTorch
 (`bench/torch_preact_bench.py`, run with --torch_python: PyTorch is never an lg_tf
 dependency) in one process tree, interleaved round by round, and prints the paired table
-of BUILD.md ("Speed").
+of BUILD.md ("Paired with PyTorch").
 
 `pipeline` times the training input pipeline (`pipeline.make_dataset(training=True)`:
 shuffle, batch, pad-4 crop + flip, prefetch; images stay uint8) on CIFAR-shaped random uint8

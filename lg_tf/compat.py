@@ -42,7 +42,7 @@ def patch_multi_worker_reduce() -> None:
 
 def limit_cluster_wait(cluster: dict, task_type: str, seconds: float) -> bool:
     """Makes MultiWorkerMirroredStrategy() raise DeadlineExceededError when not every
-    worker has joined within `seconds`, instead of waiting forever (review D5).
+    worker has joined within `seconds`, instead of waiting forever (docs/reliability_inputs.md, D5).
 
     The strategy sets up TensorFlow's coordination service itself, with no deadline, and
     waits inside C++ holding the GIL (no Python thread or signal handler runs meanwhile).

@@ -343,8 +343,9 @@ def _fail(message: str):
 
 def check_outside_data(c: Config, path: str, flag: str) -> None:
     """Refuses an output folder at or below an image folder's --data_dir: everything lg_tf
-    writes there would be read back as classes by the next run (review D3), whose error
-    then tells the user to remove their own run. Checked before anything is written."""
+    writes there would be read back as classes by the next run, whose error then tells the
+    user to remove their own run (docs/reliability_inputs.md, D3). Checked before anything
+    is written."""
     if c.dataset != "folder" or not c.data_dir or not path or "://" in path + c.data_dir:
         return
     data, out = os.path.realpath(c.data_dir), os.path.realpath(path)
@@ -384,7 +385,8 @@ def describe_changes(changes: dict[str, tuple]) -> str:
 # --------------------------------------------------------------------------- absl flags
 
 def define_flags(flag_values=None, extra: dict | None = None) -> None:
-    """Defines one flag per Config field plus the run flags (called by entry points only)."""
+    """Defines one flag per Config field plus the run flags (called by entry points only).
+    Not define_tool_flags: a field's kind comes from its default, its help from its spec."""
     from absl import flags
     flag_values = flag_values if flag_values is not None else flags.FLAGS
     defaults = Config()

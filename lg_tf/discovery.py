@@ -289,7 +289,7 @@ def _discard_runs(root: str) -> None:
 
 def _remove_if_empty(path: str) -> None:
     if files.isdir(path) and not files.listdir(path):
-        os.rmdir(path)
+        files.rmdir(path)
 
 
 def _changes(saved: dict, wanted: dict) -> dict[str, tuple]:
@@ -358,7 +358,8 @@ def _one_seed(cfg, model_dir: str, options: Options, k, seed: int, data,
     if feats is None:
         from lg_tf import interrupt
         return {**out, "stopped": interrupt.requested() or "stopped"}
-    root = cfg.data_dir if cfg.dataset == "folder" else None
+    from lg_tf.data import datasets
+    root = datasets.DATASETS[cfg.dataset].root(cfg)
     result = cluster_data(data, feats, options.source, k, seed, options.k_max, root)
     labels = write_result(result, seed_dir)
     if deliverable:
@@ -387,7 +388,7 @@ def seed_features(data, source: str, coarse_dir: str, seed_dir: str, options=Non
     label-free sources), cached in seed_dir."""
     path = os.path.join(seed_dir, f"features_{source}.npz")
     if files.exists(path):
-        with np.load(path) as cached:
+        with np.load(io.BytesIO(files.read_bytes(path))) as cached:
             if len(cached["train"]) == len(data.train) and len(cached["test"]) == len(data.test):
                 return {name: cached[name] for name in cached.files}
     if source in features_lib.LABEL_FREE:
@@ -404,9 +405,9 @@ def seed_features(data, source: str, coarse_dir: str, seed_dir: str, options=Non
         feats = {name: features_lib.extract(model, split, spec, [source])[source]
                  for name, split in (("train", data.train), ("test", data.test))}
     files.makedirs(seed_dir)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, **feats)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **feats)
+    files.write_text_atomic(path, buffer.getvalue())
     return feats
 
 

@@ -59,6 +59,14 @@ def write_bytes(path: str, data: bytes) -> None:
             f.write(data)
 
 
+def read_bytes(path: str) -> bytes:
+    if _remote(path):
+        with _gfile().GFile(path, "rb") as f:
+            return f.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def read_text(path: str) -> str:
     if _remote(path):
         with _gfile().GFile(path, "r") as f:
@@ -82,6 +90,23 @@ def rmtree(path: str) -> None:
         shutil.rmtree(path)
 
 
+def rmdir(path: str) -> None:
+    """Removes an empty folder."""
+    if _remote(path):
+        _gfile().remove(path)
+    else:
+        os.rmdir(path)
+
+
+def copy(src: str, dst: str) -> None:
+    """Copies `src` over `dst` (replacing it)."""
+    if _remote(src) or _remote(dst):
+        _gfile().copy(src, dst, overwrite=True)
+    else:
+        import shutil
+        shutil.copyfile(src, dst)
+
+
 def rename(src: str, dst: str) -> None:
     """Moves `src` over `dst` (replacing it)."""
     if _remote(dst):
@@ -90,8 +115,8 @@ def rename(src: str, dst: str) -> None:
         os.replace(src, dst)
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes `text` to a temp name in the same folder, then renames it over `path`.
+def write_text_atomic(path: str, text: str | bytes) -> None:
+    """Writes `text` (or bytes) to a temp name in the same folder, then renames it over `path`.
 
     A kill never leaves half a file: readers see the old version or the new one. The folder
     must exist. A local file gets the usual mode (0o666 & ~umask), like every other output.
@@ -122,8 +147,10 @@ def read_json(path: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def _write_text(path: str, text: str) -> None:
-    if _remote(path):
+def _write_text(path: str, text: str | bytes) -> None:
+    if isinstance(text, bytes):
+        write_bytes(path, text)
+    elif _remote(path):
         with _gfile().GFile(path, "w") as f:
             f.write(text)
     else:

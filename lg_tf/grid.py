@@ -274,6 +274,8 @@ def run_status(path: str, cfg: config_lib.Config) -> str:
 
 
 def _check_same_data(path: str, cfg: config_lib.Config) -> None:
+    # Not run_dir.check_same_data: planning compares fingerprints without loading the data
+    # and refuses with a PipelineError that names --out_dir.
     old = run_dir.read_marker(path).get("data_fingerprint")
     new = data_fingerprint(cfg) if old else None
     if old and new and old != new:
@@ -286,27 +288,15 @@ def _check_same_data(path: str, cfg: config_lib.Config) -> None:
 
 # --------------------------------------------------------------------------- cost estimate
 
-# Training images per fine class of each source (before --train_fraction); ImageNet classes
-# hold 732-1300 images, 1300 is an upper bound.
-PER_CLASS = {"embedded": 1000, "cifar10": 5000, "cifar100": 500, "imagenet2012": 1300}
-
-
 @functools.lru_cache(maxsize=32)
 def _train_images(data_cfg: config_lib.Config) -> int | None:
-    """Training images before --train_fraction: known per class for the TFDS sources,
-    counted in the folder (a listing, no decoding) for --dataset=folder."""
-    from lg_tf.data import datasets, sources
+    """Training images before --train_fraction (DatasetInfo.train_images: no decoding)."""
+    from lg_tf.data import datasets
     try:  # the images' own classes: a --labels_file relabels them, it adds none
         h = datasets.source_hierarchy(data_cfg)
-        if data_cfg.dataset == "folder":
-            files = sources.folder_files(data_cfg.data_dir, h)
-            if sources.folder_split_dirs(data_cfg.data_dir):
-                return sum(1 for path, _ in files if path.startswith("train/"))
-            return int(len(files) * (1 - data_cfg.holdout_fraction))
+        return datasets.DATASETS[data_cfg.dataset].train_images(data_cfg, h)
     except Exception:  # noqa: BLE001 - a folder that is not there yet: the cost is unknown
         return None
-    per_class = PER_CLASS.get(data_cfg.dataset)
-    return h.num_fine * per_class if per_class else None
 
 
 def planned_work(cfg: config_lib.Config) -> dict:

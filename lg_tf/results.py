@@ -18,6 +18,7 @@ import time
 import tensorflow as tf
 
 from lg_tf.errors import RunError
+from lg_tf import files
 from lg_tf.files import write_json_atomic
 
 log = logging.getLogger("lg_tf")
@@ -56,7 +57,7 @@ class Results:
         """
         try:
             if self._on_disk_whole:
-                tf.io.gfile.copy(self.path, self.backup, overwrite=True)
+                files.copy(self.path, self.backup)
             write_json_atomic(self.path, self.data)
         except (OSError, tf.errors.OpError) as e:
             full = (isinstance(e, tf.errors.ResourceExhaustedError)
@@ -99,10 +100,9 @@ class Results:
 def _read_epochs(path: str) -> tuple[list | None, str]:
     """(the file's epoch records, "") or (None, why they cannot be used)."""
     try:
-        if not tf.io.gfile.exists(path):
+        if not files.exists(path):
             return None, "is missing"
-        with tf.io.gfile.GFile(path, "r") as f:
-            data = json.loads(f.read())
+        data = json.loads(files.read_text(path))
     except (OSError, tf.errors.OpError, UnicodeDecodeError) as e:
         return None, f"is unreadable ({_one_line(e)})"
     except ValueError as e:

@@ -210,7 +210,7 @@ def dry_run_total(planned: list) -> str:
 
 
 def write_index(ctx: Context, reports: list, skipped) -> str:
-    os.makedirs(ctx.report_dir, exist_ok=True)
+    files.makedirs(ctx.report_dir)
     lines = ["# Reproducing the paper: every experiment", "",
              f"Command: `{ctx.command}`" if ctx.command else "", "",
              f"Seeds: {ctx.seeds}; epochs scale: {ctx.epochs_scale:g}"

@@ -272,7 +272,7 @@ def write_report(pipeline: str, title: str, base: config_lib.Config, ctx: Contex
                  in_paper: bool = True, header_text: str | None = None,
                  seeds_text: str = "") -> str:
     """Writes report.md, one CSV per table (+ runs.csv) and the HParams view; returns the path."""
-    os.makedirs(ctx.report_dir, exist_ok=True)
+    files.makedirs(ctx.report_dir)
     hparams_dir = ctx.hparams_for(pipeline)
     parts = [header_text or header(title, base, ctx, runs, key, paper_source, hparams_dir,
                                    in_paper, seeds_text), ""]
@@ -314,7 +314,7 @@ def write_hparams(hparams_dir: str, specs: Sequence[RunSpec], runs: dict) -> Non
 
     if os.path.isdir(hparams_dir):
         shutil.rmtree(hparams_dir)
-    os.makedirs(hparams_dir, exist_ok=True)
+    files.makedirs(hparams_dir)
     hparams.write_config(tf.summary.create_file_writer(hparams_dir), extra_names=["run"])
     for s in specs:
         for r in runs.get(s.name, []):

@@ -142,8 +142,3 @@ def apply(labels: LabelsFile, split, split_name: str, root: str | None,
                             "file may split coarse classes, never move images between them")
         new[i] = fine_id[fine] if fine else h.coarse_only_label(h.coarse_names.index(coarse))
     return split.relabel(new)
-
-
-def has_coarse_only(labels: LabelsFile) -> bool:
-    """Whether some row leaves the fine label out."""
-    return any(not fine for _, fine in labels.rows.values())

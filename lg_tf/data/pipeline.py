@@ -204,7 +204,8 @@ def make_dataset(split: Split, spec: ImageSpec, *, training: bool, batch_size: i
     options.deterministic = True
     # No autotuning: in TF 2.21 deleting an autotuned iterator waits for the tuning
     # thread's sleep, up to a minute, so `fit` returned 20-60 s after its last epoch
-    # (59.7 s -> 0.3 s measured; BUILD.md, "Speed"). Parallel maps then use every core.
+    # (59.7 s -> 0.3 s measured; BUILD.md, "fit's return after the last epoch"). Parallel
+    # maps then use every core.
     options.autotune.enabled = False
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.OFF if input_context is not None

@@ -40,6 +40,8 @@ class DatasetInfo:
     std: tuple[float, float, float]
     # --labels_file names its images by folder path or by "<split>/<index>"
     takes_labels_file: ClassVar[bool] = True
+    # Training images per fine class (0: not known before the data is read)
+    train_per_class: int = 0
 
     def augment_for(self, size: int) -> str:
         """The augmentation of images resized to `size`."""
@@ -58,6 +60,11 @@ class DatasetInfo:
 
     def check(self, cfg, h: hier_lib.Hierarchy) -> None:
         """Refuses a source that cannot give `h`'s classes, before any image is read."""
+
+    def train_images(self, cfg, h: hier_lib.Hierarchy) -> int | None:
+        """Training images before --train_fraction, without reading an image (for the cost
+        estimate of a grid); None where unknown."""
+        return h.num_fine * self.train_per_class or None
 
     def classes(self, cfg) -> tuple[list[str], str] | None:
         """(the dataset's fine class names, how to call the dataset), where known before
@@ -83,6 +90,10 @@ class EmbeddedData(DatasetInfo):
 
     def load(self, cfg, h):
         return {s: _sources().load_embedded(h, s, cfg.data_dir or None) for s in SPLITS}
+
+    def train_images(self, cfg, h):
+        from lg_tf.data import embedded
+        return h.num_fine * embedded.NUM_TRAIN_PER_CLASS
 
     def identity(self, cfg, h):
         from lg_tf.data import embedded  # registers the TFDS builder
@@ -172,13 +183,26 @@ class FolderData(DatasetInfo):
     def identity(self, cfg, h):
         return {}, _sources().folder_files(self.root(cfg), h)
 
+    def train_images(self, cfg, h):
+        """Counted from the listing (no decoding): train/ when split, else the share that
+        --holdout_fraction leaves for training."""
+        sources = _sources()
+        files = sources.folder_files(self.root(cfg), h)
+        if sources.folder_split_dirs(cfg.data_dir):
+            return sum(1 for path, _ in files if path.startswith("train/"))
+        return int(len(files) * (1 - cfg.holdout_fraction))
+
 
 DATASETS = {d.name: d for d in (
     EmbeddedData("embedded", "shapes", 32, "cifar", EMBEDDED_MEAN, EMBEDDED_STD),
     CifarData("cifar10", "cifar10", 32, "cifar", (0.4914, 0.4822, 0.4465),
-              (0.2023, 0.1994, 0.2010), fine_names=hier_lib.CIFAR10_CLASSES),
+              (0.2023, 0.1994, 0.2010), train_per_class=5000,
+              fine_names=hier_lib.CIFAR10_CLASSES),
     CifarData("cifar100", "cifar100", 32, "cifar", (0.5071, 0.4867, 0.4408),
-              (0.2675, 0.2565, 0.2761), fine_names=hier_lib.CIFAR100_FINE),
-    ImagenetData("imagenet2012", "", 224, "imagenet", IMAGENET_MEAN, IMAGENET_STD),
+              (0.2675, 0.2565, 0.2761), train_per_class=500,
+              fine_names=hier_lib.CIFAR100_FINE),
+    # ImageNet classes hold 732-1300 training images: 1300 is an upper bound
+    ImagenetData("imagenet2012", "", 224, "imagenet", IMAGENET_MEAN, IMAGENET_STD,
+                 train_per_class=1300),
     FolderData("folder", "", 32, "cifar", IMAGENET_MEAN, IMAGENET_STD),
 )}

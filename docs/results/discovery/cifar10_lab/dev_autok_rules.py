@@ -1,7 +1,6 @@
 """Dev only: on the lg_tf run's cached features, which k does each auto-k rule pick?
 heads = argmax agreement of the 5 heads; views = argmax cross-view agreement."""
 import sys, csv, json, os, numpy as np
-sys.path.insert(0, "/work/wt/disc")
 from sklearn.metrics import adjusted_rand_score as A
 from lg_tf import clustering
 setup = sys.argv[1]; out = f"lgtf/{setup}_default"

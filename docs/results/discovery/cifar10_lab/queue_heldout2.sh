@@ -1,12 +1,15 @@
 #!/bin/bash
 # Held-out evaluation, every setting fixed on dev (eval_cand.py, lg_tf.cluster_heads); no tuning.
-cd /work/exp/discovery_lab
+# LAB: the lab folder (data/, lgtf/, logs/; not committed); REPO: this checkout.
+LAB=${LAB:?set LAB to the lab folder}
+REPO=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+cd "$LAB"
 set -x
 # C. the port end to end: python -m lg_tf.discover with its defaults (patches + views agreement, k=auto);
 #    true k re-clustered from the run's cached features by score_lgtf.py
 run_lgtf () {
-  out=/work/exp/discovery_lab/lgtf/$1_default; rm -rf $out
-  ( cd /work/wt/disc && TIMEFORMAT='%U %S %R'; { time nice -n 5 python -m lg_tf.discover --dataset=folder --data_dir=/work/exp/discovery_lab/data/$1 --model_dir=$out --image_size=32 > /work/exp/discovery_lab/logs/lgtf_$1.log 2>&1 ; } 2> /work/exp/discovery_lab/logs/lgtf_$1.time )
+  out=$LAB/lgtf/$1_default; rm -rf $out
+  ( cd $REPO && TIMEFORMAT='%U %S %R'; { time nice -n 5 python -m lg_tf.discover --dataset=folder --data_dir=$LAB/data/$1 --model_dir=$out --image_size=32 > $LAB/logs/lgtf_$1.log 2>&1 ; } 2> $LAB/logs/lgtf_$1.time )
   cpu=$(awk '{print $1+$2}' logs/lgtf_$1.time)
   nice -n 5 python score_lgtf.py $1 $out $cpu >> logs/lgtf_scores.log 2>&1
 }

@@ -3,7 +3,6 @@ prefixes (lab only): the CLI's own k=auto result, and the true k re-clustered by
 lg_tf.clustering.discover from the run's cached features (no recomputation).
 usage: score_lgtf.py SETUP MODEL_DIR CPU_S_OF_THE_RUN  -> rows in results/lgtf.jsonl"""
 import sys, csv, json, os, time, numpy as np
-sys.path.insert(0, "/work/wt/disc")
 from sklearn.metrics import adjusted_rand_score as A
 from lg_tf import clustering
 import lab
