@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lg_tf import analysis, metrics, train_lib
+from lg_tf import analysis, stats, train_lib
 from lg_tf.config import Config
 from lg_tf.data import datasets, pipeline
 
@@ -74,7 +74,7 @@ def test_final_analysis_outputs(fine_run):
     assert matrix.shape == (FINE, FINE) and matrix.sum() == EVAL_IMAGES
     assert len(confusion["fine_names"]) == FINE and len(confusion["coarse_names"]) == COARSE
     h = datasets.resolve_hierarchy(cfg)
-    again = metrics.acr(matrix, h.parent_array(), h.coarse_names)
+    again = stats.acr(matrix, h.parent_array(), h.coarse_names)
     if again.value is not None:
         assert final["test/acr"] == pytest.approx(again.value)
     with open(os.path.join(model_dir, "confusion.png"), "rb") as f:
@@ -135,7 +135,7 @@ def test_cli_acr_matches_in_process(fine_run_copy, capsys):
     confusion = analysis.confusion_matrix(run.model, ds)
     np.testing.assert_array_equal(confusion, written["confusion"])
     h = run.data.hierarchy
-    expected = metrics.acr(confusion, h.parent_array(), h.coarse_names).value
+    expected = stats.acr(confusion, h.parent_array(), h.coarse_names).value
     assert printed == pytest.approx(expected, rel=1e-5)
     assert written["value"] == pytest.approx(expected, rel=1e-12)
 

@@ -3,7 +3,7 @@ hand-built confusion matrices, bootstrap CIs of ACR and of correlations, and the
 fraction of the coarse-trained accuracy curve.
 
 lg_tf.stats itself imports no TensorFlow (checked in a subprocess below), and neither does
-this module. `metrics.acr` takes its numbers from `stats.acr_parts`; tests/test_acr.py checks
+this module. `stats.acr` takes its numbers from `stats.acr_parts`; tests/test_acr.py checks
 it against the same hand-computed values.
 """
 
