@@ -247,15 +247,16 @@ def test_export_dir_equal_to_model_dir_is_refused_before_training(tiny_config, t
 
 # --------------------------------------------------------------------------- the CLI edge
 
+# Fast answers come from not importing TensorFlow (asserted below); how fast is a
+# benchmark's question, not a test's (a timing bound fails on a loaded machine).
 _PROBE = """
-import sys, time
+import sys
 from lg_tf import train
-t = time.perf_counter()
 try:
     train.run(["lg_tf.train", *sys.argv[1:]])
 except SystemExit as e:
     code = e.code
-print("RESULT", code, "tensorflow" in sys.modules, round(time.perf_counter() - t, 3))
+print("RESULT", code, "tensorflow" in sys.modules)
 """
 
 
@@ -268,8 +269,7 @@ def test_help_and_flag_errors_import_no_tensorflow(args, code, tmp_path):
     proc = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True,
                           text=True, timeout=60, cwd=tmp_path)
     result = proc.stdout.strip().splitlines()[-1].split()
-    assert result[:3] == ["RESULT", str(code), "False"], proc.stdout + proc.stderr
-    assert float(result[3]) < 1.0
+    assert result == ["RESULT", str(code), "False"], proc.stdout + proc.stderr
     if code:
         assert len([ln for ln in proc.stderr.splitlines() if ln.strip()]) == 1, proc.stderr
 
