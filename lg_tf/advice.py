@@ -128,7 +128,7 @@ def partial_curve(specs, runs: dict, fraction: float) -> dict:
                        "accuracy": _iv(stats.mean_ci([a[k] for k in seeds])) if seeds else None,
                        "labelled": _labelled(runs[s.name])})
     full = points[-1]["gain"]
-    helps = full is not None and stats.direction(stats.Interval(**full)) == "above"
+    helps = full is not None and stats.direction(stats.Interval.from_dict(full)) == "above"
     out = {"fraction": fraction, "points": points, "full_gain_detectable": helps}
     for p in points:
         p["share"] = p["gain"]["mean"] / full["mean"] if helps and p["gain"] else None
@@ -175,7 +175,7 @@ def _data_efficiency(rows: list[dict]) -> list[dict]:
     if not done:
         return []
     def iv(d):
-        return None if d is None else stats.Interval(**d)
+        return None if d is None else stats.Interval.from_dict(d)
     out = stats.data_savings([row["fraction"] for row in done],
                              [row["fc"]["mean"] for row in done],
                              [row["cc"]["mean"] for row in done],
@@ -260,7 +260,7 @@ def per_coarse(fine_runs: Sequence[dict], coarse_runs: Sequence[dict]) -> list[d
 def _fmt(iv: dict | None, signed: bool = False) -> str:
     if not iv:
         return "–"
-    return stats.interval_text(stats.Interval(**iv), 1, signed=signed,
+    return stats.interval_text(stats.Interval.from_dict(iv), 1, signed=signed,
                                bounds=None if signed else (0.0, 100.0))
 
 
@@ -280,7 +280,7 @@ def partial_sentences(curve: dict) -> list[str]:
     for p in curve["points"]:
         if p["gain"] is None:
             continue
-        gain = stats.interval_text(stats.Interval(**p["gain"]), 1, signed=True)
+        gain = stats.interval_text(stats.Interval.from_dict(p["gain"]), 1, signed=True)
         share = f", {100 * p['share']:.0f}% of the full gain" if p["share"] is not None else ""
         what = ("all images labelled finely" if p["q"] == 1 else
                 f"labelling {100 * p['q']:g}% of the images finely")

@@ -122,6 +122,14 @@ def contrast(iv: stats.Interval | None, a: str, b: str, prefix: str = "") -> str
     return prefix + text
 
 
+def folder_notes(base: config_lib.Config) -> list[str]:
+    """The report's note on where the images came from, for an image folder."""
+    if base.dataset != "folder":
+        return []
+    return ["The images are a folder of JPEGs (for CIFAR-10, e.g. the YoongiKim/"
+            "CIFAR-10-images copy: the same images as TFDS `cifar10`, re-encoded as JPEG)."]
+
+
 def multiple_comparisons(n: int, what: str) -> str:
     """The note under a table of n paired tests."""
     return (f"{n} {what} means {n} paired tests: at 95% each, about one in twenty intervals "

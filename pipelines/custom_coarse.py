@@ -239,11 +239,7 @@ def _notes(base, specs) -> list[str]:
                    "accuracy and ACR under a grouping follow exactly from its fine confusion "
                    "matrix. So the FC noise of a seed is shared by all mappings (as in the "
                    "groupings report), and the mappings' ACRs are regroupings of one matrix.")
-    if base.dataset == "folder":
-        out.append("The images are a folder of CIFAR-10 JPEGs (e.g. the YoongiKim/"
-                   "CIFAR-10-images copy): the same images as TFDS `cifar10` (PNG), "
-                   "re-encoded as JPEG.")
-    return out
+    return out + common.folder_notes(base)
 
 
 EXTRA_FLAGS = {"mappings": ("list", list(MAPPINGS),

@@ -158,14 +158,8 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
                 "data: FC red, CC blue; test solid, training split dotted.")]
     return report.write_report(NAME, TITLE, base, ctx, specs, runs, [table, train_table],
                                findings, figures, key, "Fig. 2 of the paper (its table is "
-                               "pipelines/published.py, FIG2)", notes=_notes(base))
+                               "pipelines/published.py, FIG2)", notes=common.folder_notes(base))
 
-
-def _notes(base) -> list[str]:
-    if base.dataset != "folder":
-        return []
-    return ["The images are a folder of JPEGs (for CIFAR-10, e.g. the YoongiKim/"
-            "CIFAR-10-images copy: the same images as TFDS `cifar10`, re-encoded as JPEG)."]
 
 
 def dataset_label(key, label):

@@ -84,11 +84,7 @@ def write(base, ctx: Context, specs, runs: dict) -> str:
         f"{label}: ΔA vs ACR, points labelled by p (ours; bars: 95% CI)",
         paper=paper_points,
         paper_title="paper, CIFAR-10 (Table VII / Fig. 7b)")
-    notes = []
-    if base.dataset == "folder":
-        notes.append("The images are a folder of JPEGs (for CIFAR-10, e.g. the YoongiKim/"
-                     "CIFAR-10-images copy: the same images as TFDS `cifar10`, re-encoded as "
-                     "JPEG).")
+    notes = common.folder_notes(base)
     return report.write_report(
         NAME, TITLE, base, ctx, specs, runs, [table], trend + findings,
         [(os.path.basename(figure), "ΔA (FC at noise p − CC) against the fine run's ACR; "
