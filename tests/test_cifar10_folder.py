@@ -70,3 +70,17 @@ def test_coarse_zero_on_a_folder_without_the_ten_classes_is_one_sentence(tmp_pat
     root = _cifar10_tree(tmp_path / "d", classes=hier_lib.CIFAR10_CLASSES[:8])
     with pytest.raises(DataError, match=r"lacks 2 of their folders \(ship, truck\)"):
         _prepare(root, coarse_zero="0134")
+
+
+def test_a_grid_counts_its_training_images_without_reading_them(tmp_path):
+    """The cost estimate of a grid (DatasetInfo.train_images): a split folder counts train/,
+    a TFDS source multiplies its classes by their known size."""
+    from lg_tf import grid
+    root = _cifar10_tree(tmp_path / "d")
+    folder = Config(dataset="folder", data_dir=str(root), hierarchy="cifar10",
+                    train_fraction=1.0, batch_size=2)
+    assert grid.planned_work(folder)["train_images"] == 10 * PER_CLASS
+    tfds = Config(dataset="cifar10", train_fraction=0.2, batch_size=100)
+    assert grid.planned_work(tfds)["train_images"] == 10_000
+    missing = Config(dataset="folder", data_dir=str(tmp_path / "none"), batch_size=2)
+    assert grid.planned_work(missing)["train_images"] is None
