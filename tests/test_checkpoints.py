@@ -3,6 +3,7 @@ another model's refused before anything is written, full disks explained, result
 
 import json
 import logging
+import errno
 import os
 import stat
 
@@ -337,10 +338,10 @@ def test_results_write_on_a_full_disk_is_one_sentence(tmp_path, monkeypatch):
     path = str(tmp_path / "results.json")
     results = _results_with_epochs(path, [1])
 
-    def full(*args, **kwargs):
-        raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+    def full(*args, **kwargs):  # the backup copy (files.copy) hits a full disk
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(tf.io.gfile, "copy", full)
+    monkeypatch.setattr(files, "copy", full)
     with pytest.raises(RunError, match=f"^no space left while writing {path}; the last "
                                        "checkpoint is intact: free space and re-run"):
         results.add_epoch(2, {"train/loss": 0.5}, 0.5)
