@@ -207,8 +207,7 @@ def acr_summary(fine_runs: Sequence[dict]) -> dict:
     values = [stats.run_acr(r["final"]) for r in fine_runs]
     known = [v for v in values if v is not None]
     finite = [v for v in known if math.isfinite(v)]
-    out = {"per_seed": [v if v is None or math.isfinite(v) else None for v in values],
-           "infinite_seeds": len(known) - len(finite),
+    out = {**stats.acr_seeds(values),
            "mean": (sum(known) / len(known) if finite and len(finite) == len(known)
                     else None),
            "min": min(finite) if finite else None, "max": max(finite) if finite else None,
@@ -266,10 +265,9 @@ def _fmt(iv: dict | None, signed: bool = False) -> str:
 
 def _acr_text(acr: dict | None) -> str:
     """'0.198 (0.185–0.210)' over seeds (∞ seeds counted); the value alone with one seed."""
-    infinite = [math.inf] * (acr or {}).get("infinite_seeds", 0)
-    if not acr or (acr.get("mean") is None and not infinite):
+    if not acr or (acr.get("mean") is None and not acr.get("infinite_seeds")):
         return "undefined" if acr and acr.get("undefined_reason") else "–"
-    return stats.spread_text([v for v in acr["per_seed"] if v is not None] + infinite)
+    return stats.acr_seeds_text(acr)
 
 
 def partial_sentences(curve: dict) -> list[str]:

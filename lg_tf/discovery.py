@@ -24,7 +24,6 @@ import dataclasses
 import io
 import json
 import logging
-import math
 import os
 
 import numpy as np
@@ -480,8 +479,8 @@ def summarise(cfg, options: Options, per_seed: list[dict]) -> dict:
         out["gain"] = gain.to_dict()
         out["verdict"] = stats.verdict(gain, what="discovered fine labels")
         acrs = [stats.run_acr(s["pseudo_fine"]) for s in paired]
-        if any(a is not None for a in acrs):  # JSON has no ∞: it is kept as the string "inf"
-            out["acr_per_seed"] = [a if a is None or math.isfinite(a) else "inf" for a in acrs]
+        if any(a is not None for a in acrs):
+            out["acr"] = stats.acr_seeds(acrs)
     return out
 
 
@@ -528,10 +527,9 @@ def report_text(summary: dict) -> str:
                   f"Verdict: {summary['verdict']}."]
         if "*" in lines[-2]:
             lines.append(stats.CLIPPED_NOTE)
-        if "acr_per_seed" in summary:
-            acrs = [float(a) for a in summary["acr_per_seed"] if a is not None]
+        if "acr" in summary:
             lines.append("ACR of the pseudo-fine model, mean (min–max) over seeds: "
-                         f"{stats.spread_text(acrs)}.")
+                         f"{stats.acr_seeds_text(summary['acr'])}.")
     if summary.get("stopped"):
         lines.append(f"\nStopped ({summary['stopped']}): re-run the same command to resume.")
     return "\n".join(lines) + "\n"

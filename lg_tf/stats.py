@@ -340,6 +340,20 @@ def acr_value(confusion, parent, normalization: str = "column") -> float | None:
     return acr_parts(confusion, parent, normalization).value
 
 
+def acr_seeds(values: Sequence[float | None]) -> dict:
+    """Per-seed ACRs (from `run_acr`) as JSON can hold them: `per_seed` with None for an
+    infinite one, which `infinite_seeds` counts (JSON has no ∞)."""
+    known = [v for v in values if v is not None]
+    return {"per_seed": [v if v is None or math.isfinite(v) else None for v in values],
+            "infinite_seeds": sum(1 for v in known if math.isinf(v))}
+
+
+def acr_seeds_text(seeds: dict) -> str:
+    """`spread_text` of an `acr_seeds` dict, its infinite seeds counted."""
+    return spread_text([v for v in seeds["per_seed"] if v is not None]
+                       + [math.inf] * seeds.get("infinite_seeds", 0))
+
+
 @dataclasses.dataclass(frozen=True)
 class ACRResult:
     """ACR with its parts; `value` is None and `reason` says why when it is undefined.

@@ -7,6 +7,7 @@ this module. `stats.acr` takes its numbers from `stats.acr_parts`; tests/test_ac
 it against the same hand-computed values.
 """
 
+import json
 import math
 import subprocess
 import sys
@@ -407,3 +408,11 @@ def test_interval_round_trips_through_json():
     assert stats.interval_text(stats.Interval.from_dict(old)) == "2.00 [1.00, 3.00]"
     assert stats.interval_text(stats.mean_ci([99.0, 100.0, 97.0]), bounds=(0, 100)) \
         .endswith("100.00*]")
+
+
+def test_acr_seeds_keep_an_infinite_seed_countable_in_json():
+    seeds = stats.acr_seeds([0.2, math.inf, None, 0.4])
+    assert seeds == {"per_seed": [0.2, None, None, 0.4], "infinite_seeds": 1}
+    assert json.loads(json.dumps(seeds)) == seeds  # plain JSON, no Infinity
+    assert stats.acr_seeds_text(seeds) == "∞ (0.2–∞; 1 of 3 seeds ∞)"
+    assert stats.acr_seeds_text(stats.acr_seeds([0.2, 0.4])) == "0.3 (0.2–0.4)"
