@@ -173,10 +173,11 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
     """Clusters every coarse class; returns pseudo-fine ids for both splits.
 
     `train_mirror`: features of the mirrored training images (`heads` uses them to fit the
-    embedding and as a second view of each image). `check` (with `heads`): training
-    features of an independent second view; the agreement is then the ARI between the
-    clusters and k-means clusters of `check` at the same k ("views"), else the agreement
-    of the heads ("heads")."""
+    embedding and as a second view of each image). `check`: {"features", and for
+    `kmeans` "mirror"} of an independent second view of the training images; the
+    agreement is then the ARI between the clusters and that view's clusters at the same k
+    ("views": k-means of it for `heads`, SCAN heads on it for `kmeans`), else the agreement
+    of the heads or of k-means seeds."""
     if method not in METHODS:
         raise ConfigError(f"clustering method {method!r} is unknown; one of {METHODS}")
     counts = np.bincount(train_coarse, minlength=len(coarse_names))
@@ -188,12 +189,18 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
         rows, test_rows = np.flatnonzero(train_coarse == c), np.flatnonzero(test_coarse == c)
         distinct = check_distinct(coarse, train_features[rows], k)
         mirror = None if train_mirror is None else train_mirror[rows]
+        check_rows = None if check is None else {
+            n: v[rows] for n, v in check.items() if v is not None}
         if method == "heads":
             chosen, labels, predict, agree = _heads(
                 train_features[rows], mirror, k, min(k_max, distinct), seed,
-                None if check is None else check[rows])
+                None if check_rows is None else check_rows["features"])
             scores, text = {}, None
             kind = "heads" if check is None else "views"
+        elif check_rows is not None:       # k-means clusters judged by a second view
+            chosen, labels, predict, agree = _kmeans_views(
+                train_features[rows], k, min(k_max, distinct), seed, check_rows)
+            scores, text, kind = {}, None, "views"
         else:
             transform, points = embed(train_features[rows], seed)
             if k == AUTO:
@@ -247,6 +254,27 @@ def _heads(features, mirror, k, k_max: int, seed: int, check=None):
     chosen = max(agree, key=lambda kk: (agree[kk], -kk))    # ties: fewer clusters
     best = fits[chosen]
     return chosen, best.labels[best.best], (lambda f: best.predict(emb(f))), agree
+
+
+def _kmeans_views(features, k, k_max: int, seed: int, check: dict):
+    """(k, training labels, test predictor, {k: agreement}): k-means clusters, judged by
+    their ARI with SCAN-head clusters of the second view (`check`) at the same k."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from lg_tf import cluster_heads
+    transform, points = embed(features, seed)
+    emb = cluster_heads.Embedding.fit(check["features"], check.get("mirror"), seed)
+    view = emb(check["features"])
+    view_mirror = None if check.get("mirror") is None else emb(check["mirror"])
+    ks = range(2, min(k_max, len(points) - 1) + 1) if k == AUTO else [k]
+    fits = {kk: kmeans(points, kk, seed) for kk in ks}
+    agree = {}
+    for kk, fit in fits.items():
+        heads = cluster_heads.train_heads(view, kk, seed, view_mirror)
+        agree[kk] = round(float(adjusted_rand_score(fit.labels_, heads.labels[heads.best])), 4)
+    chosen = max(agree, key=lambda kk: (agree[kk], -kk))    # ties: fewer clusters
+    fit = fits[chosen]
+    return chosen, fit.labels_, (lambda f: fit.predict(transform(f))), agree
 
 
 def _largest_first(labels: np.ndarray, k: int) -> np.ndarray:

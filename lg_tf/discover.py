@@ -44,14 +44,15 @@ DISCOVERY_FLAGS = {
           "independent clusterings; for penultimate/block/pixels the highest silhouette)."),
     "patch_centroids": ("integer", 1600, "--features=patches: k-means centroids of the "
                         "patch dictionary (4x as many features per image)."),
-    "agreement": ("string", "views", "--features=patches: the label-free quality signal. "
-                  "views = ARI between the patch clusters and k-means clusters of SimCLR "
-                  "features trained for --ssl_epochs (adds ~15 min of CPU for 10,000 "
-                  "images; calibrated on real CIFAR-10); heads = agreement of 5 "
-                  "independently started clusterings (no extra cost; a reproducibility "
-                  "check only)."),
-    "ssl_epochs": ("integer", 15, "Epochs of SimCLR training (--features=simclr, or the "
-                   "second view of --agreement=views)."),
+    "agreement": ("string", "views", "The label-free quality signal of --features=patches "
+                  "or simclr. views = ARI between the clusters and clusters of the other "
+                  "label-free source (patches and SimCLR: both are computed, ~15 min of CPU "
+                  "for 10,000 images; calibrated on real CIFAR-10); heads = no second view: "
+                  "the agreement of independently started clusterings (patches: 5 heads; "
+                  "simclr: k-means seeds), a reproducibility check only."),
+    "ssl_steps": ("integer", 4000, "SimCLR weight updates of batch 128 (--features=simclr, "
+                  "or the second view of --agreement=views): as many epochs as that makes, "
+                  "about 10 min on 2 CPU cores whatever the number of images."),
     "k_max": ("integer", 6, "Largest k that --k=auto tries."),
     "train": ("bool", False, "Also train on the discovered labels and compare with coarse "
               "training (paired over --seeds seeds)."),
@@ -84,7 +85,7 @@ def run(argv=None) -> None:
         from lg_tf import discovery
         options = discovery.Options(values.features, values.k, values.k_max, values.train,
                                     values.seeds, values.patch_centroids,
-                                    values.ssl_epochs, values.agreement).check()
+                                    values.ssl_steps, values.agreement).check()
         if values.only_check_args:
             return 0
         cli.setup_logging("lg_tf.discover")

@@ -28,7 +28,7 @@ import os
 
 import numpy as np
 
-from lg_tf import clustering, files, run_dir, stats
+from lg_tf import clustering, files, run_dir, simclr, stats
 from lg_tf import config as config_lib
 from lg_tf import features as features_lib
 from lg_tf.errors import RunError
@@ -88,7 +88,7 @@ def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
                                  test_coarse, list(h.coarse_names), k, seed, k_max,
                                  method=method_for(source),
                                  train_mirror=feats.get("train_mirror"),
-                                 check=feats.get("check_train"), log=log)
+                                 check=_check_view(feats), log=log)
     agreement = {}
     if h.num_fine > h.num_coarse:  # the data has fine labels: how close did we get?
         agreement = {"train": clustering.agreement(result.train, data.train.labels),
@@ -97,6 +97,13 @@ def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
                   labels_file.example_keys(data.train, "train", root),
                   labels_file.example_keys(data.test, "test", root), agreement, source, k,
                   seed)
+
+
+def _check_view(feats: dict) -> dict | None:
+    """The second view's training features (and mirror), if the source computed one."""
+    if "check_train" not in feats:
+        return None
+    return {"features": feats["check_train"], "mirror": feats.get("check_train_mirror")}
 
 
 def labels_csv(result: Result) -> str:
@@ -193,15 +200,16 @@ class Options:
     train: bool = False
     seeds: int = 3            # used with train: a difference needs a confidence interval
     patch_centroids: int = 1600
-    ssl_epochs: int = 15
-    agreement: str = "views"  # patches: "views" (vs SimCLR clusters) or "heads"
+    ssl_steps: int = simclr.STEPS
+    agreement: str = "views"  # label-free sources: "views" (vs the other source's clusters)
+                              # or "heads" (patches: the heads; simclr: k-means seeds)
 
     def check(self) -> "Options":
         features_lib.check_source(self.source)
         if self.patch_centroids < 2:
             raise RunError(f"--patch_centroids={self.patch_centroids} must be at least 2")
-        if self.ssl_epochs < 1:
-            raise RunError(f"--ssl_epochs={self.ssl_epochs} must be at least 1")
+        if self.ssl_steps < 1:
+            raise RunError(f"--ssl_steps={self.ssl_steps} must be at least 1")
         if self.agreement not in AGREEMENTS:
             raise RunError(f"--agreement={self.agreement} is unknown; choose one of: "
                            f"{', '.join(AGREEMENTS)}")
@@ -222,12 +230,12 @@ def settings(cfg: config_lib.Config, options: Options) -> dict:
                if k in config_lib.trained_fields() and k not in ("granularity", "labels_file")}
     out = {"source": options.source, "k": str(options.k), "k_max": options.k_max,
            "config": trained}
-    if options.source == "patches":
-        out["patch_centroids"] = options.patch_centroids
+    if options.source in features_lib.LABEL_FREE:
         out["agreement"] = options.agreement
-    if options.source == "simclr" or (options.source == "patches"
-                                      and options.agreement == "views"):
-        out["ssl_epochs"] = options.ssl_epochs
+        if options.source == "patches" or options.agreement == "views":
+            out["patch_centroids"] = options.patch_centroids
+        if options.source == "simclr" or options.agreement == "views":
+            out["ssl_steps"] = options.ssl_steps
     return out
 
 
@@ -414,50 +422,66 @@ def label_free_features(data, source: str, options: Options, seed: int) -> dict:
     """patches or simclr features of both splits, learnt on the training images only
     (None when a signal stopped the SimCLR training)."""
     import time
-    from lg_tf import interrupt
     started, cpu = time.time(), time.process_time()
     train = features_lib.images_32(data.train, data.spec)
     test = features_lib.images_32(data.test, data.spec)
+    views = options.agreement == "views"   # the other label-free source as a second view
+    check = {}
     if source == "patches":
-        from lg_tf import patch_features
-        log.info("patch features: k-means with %d centroids on %d patches of %d training "
-                 "images", options.patch_centroids, patch_features.N_PATCHES, len(train))
-        extractor = patch_features.PatchFeatures(options.patch_centroids, seed=seed).fit(train)
-        log.info("patch features: encoding %d + %d images (and their mirror images)",
-                 len(train), len(test))
-        tr = patch_features.image_features(extractor, train)
-        te = patch_features.image_features(extractor, test, mirror=False)
-        check = None
-        if options.agreement == "views":
-            from lg_tf import simclr
-            log.info("second view for the agreement signal: SimCLR features (%d epochs)",
-                     options.ssl_epochs)
-            trunk = simclr.train(train, epochs=options.ssl_epochs, seed=seed,
-                                 stop=interrupt.requested)
-            if trunk is None:
+        tr, te = _patches(train, test, options, seed)
+        if views:
+            trunk = _simclr(train, options, seed, "second view for the agreement signal: ")
+            if trunk is None:  # a signal: _one_seed reports the stop (re-run starts again)
                 return None
-            check = simclr.extract(trunk, train)["features"]
+            check = {"check_train": simclr.extract(trunk, train)["features"]}
     else:
-        from lg_tf import simclr
-        trunk = simclr.train(train, epochs=options.ssl_epochs, seed=seed,
-                             stop=interrupt.requested)
-        if trunk is None:      # a signal: _one_seed reports the stop (re-run starts again)
+        trunk = _simclr(train, options, seed, "")
+        if trunk is None:
             return None
         tr, te = simclr.extract(trunk, train), simclr.extract(trunk, test)
-        check = None
+        if views:
+            log.info("second view for the agreement signal: patch features")
+            view, _ = _patches(train, None, options, seed)
+            check = {"check_train": view["features"], "check_train_mirror": view["mirror"]}
     log.info("%s features: %d dims, %.0f s (%.0f s CPU)", source, tr["features"].shape[1],
              time.time() - started, time.process_time() - cpu)
-    out = {"train": tr["features"], "train_mirror": tr["mirror"], "test": te["features"]}
-    if source == "patches" and check is not None:
-        out["check_train"] = check
-    return out
+    return {"train": tr["features"], "train_mirror": tr["mirror"], "test": te["features"],
+            **check}
+
+
+def _patches(train, test, options: Options, seed: int):
+    """Patch features of the training images (and mirror) and, if given, of the test ones."""
+    from lg_tf import patch_features
+    log.info("patch features: k-means with %d centroids on %d patches of %d training "
+             "images", options.patch_centroids, patch_features.N_PATCHES, len(train))
+    extractor = patch_features.PatchFeatures(options.patch_centroids, seed=seed).fit(train)
+    log.info("patch features: encoding %d + %d images (and their mirror images)",
+             len(train), 0 if test is None else len(test))
+    tr = patch_features.image_features(extractor, train)
+    te = None if test is None else patch_features.image_features(extractor, test, mirror=False)
+    return tr, te
+
+
+def _simclr(train, options: Options, seed: int, why: str):
+    from lg_tf import interrupt
+    log.info("%sSimCLR features (%d steps = %d epochs of %d images)", why, options.ssl_steps,
+             simclr.epochs_for(len(train), options.ssl_steps), len(train))
+    return simclr.train(train, steps=options.ssl_steps, seed=seed, stop=interrupt.requested)
 
 
 # --------------------------------------------------------------------------- report
 
+def agreement_kind(options: Options) -> str:
+    """Which label-free signal judges the clusters (a key of AGREEMENT_TEXT)."""
+    if options.source == "patches" or (options.source == "simclr"
+                                       and options.agreement == "views"):
+        return options.agreement
+    return "kmeans"
+
+
 def summarise(cfg, options: Options, per_seed: list[dict]) -> dict:
     done = [s for s in per_seed if "clusters" in s]
-    agreement = options.agreement if options.source == "patches" else "kmeans"
+    agreement = agreement_kind(options)
     out = {"settings": {"source": options.source, "k": str(options.k),
                         "k_max": options.k_max, "train": options.train,
                         "agreement": agreement,
@@ -536,12 +560,13 @@ def report_text(summary: dict) -> str:
 
 
 AGREEMENT_TEXT = {
-    "views": "Agreement (label-free): adjusted Rand index between these clusters and k-means "
-             "clusters of SimCLR features of the same images, a second view with other "
-             "failure modes (1 = the same split, 0 = unrelated splits). Calibrated against "
-             "the true fine classes on real CIFAR-10 (docs/results/discovery/cifar10.md): "
-             "below 0.12 the clusters are not to be trusted; 0.17 or more was seen only with "
-             "ARI >= 0.4 there. Look at previews/ in any case.",
+    "views": "Agreement (label-free): adjusted Rand index between these clusters and "
+             "clusters of the other label-free view of the same images (SimCLR features "
+             "for patch clusters, patch features for SimCLR clusters), a second view with "
+             "other failure modes (1 = the same split, 0 = unrelated splits). Calibrated "
+             "against the true fine classes on real CIFAR-10 "
+             "(docs/results/discovery/cifar10.md): below 0.12 the clusters are not to be "
+             "trusted. Look at previews/ in any case.",
     "heads": "Agreement (label-free): mean adjusted Rand index between independently "
              "started clusterings of the same images (1 = the same split every time, 0 = "
              "unrelated splits). It checks reproducibility, not correctness: below 0.20 the "

@@ -25,7 +25,7 @@ DESCRIPTIONS = {
                "(docs/results/discovery/cifar10.md); 10,000 images in ~11 CPU-min with "
                "the SimCLR view of --agreement=views",
     "simclr": "label-free: a PreAct ResNet-18 (width 16) trained by lg_tf with SimCLR for "
-              "--ssl_epochs on these images, its pooled features clustered by k-means; "
+              "--ssl_steps on these images, its pooled features clustered by k-means; "
               "weaker than patches on real CIFAR-10 at this CPU budget, ~15 min for 10,000 "
               "images on 2 cores",
     "penultimate": "the pooled features of a coarse-trained lg_tf run that discover trains "

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from lg_tf import cluster_heads, clustering, discovery, patch_features
+from lg_tf import cluster_heads, clustering, discovery, patch_features, simclr
 
 
 def _images(n, seed=0):
@@ -93,15 +93,35 @@ def test_views_agreement_supports_a_split_both_views_show_and_distrusts_one_they
     noise = rng.standard_normal((len(x), 6))                      # a view without the groups
     args = (x, coarse, x[:4], coarse[:4], ["a", "b"])
     agreeing = clustering.discover(*args, "auto", seed=0, k_max=4, method="heads",
-                                   train_mirror=mirror, check=same)
+                                   train_mirror=mirror, check={"features": same})
     assert agreeing.per_coarse[0].k == 3
     for c in agreeing.per_coarse:
         assert c.agreement[c.k] > 0.6 and c.verdict.startswith("supported by both views")
     unrelated = clustering.discover(*args, 2, seed=0, method="heads", train_mirror=mirror,
-                                    check=noise)
+                                    check={"features": noise})
     for c in unrelated.per_coarse:
         assert abs(c.agreement[2]) < cluster_heads.THRESHOLDS["views"][0]
         assert c.verdict.startswith("NOT TO BE TRUSTED: the patch and SimCLR views disagree")
+
+
+def test_kmeans_clusters_judged_by_a_second_view_of_heads():
+    x, mirror, coarse, fine = _planted()
+    rng = np.random.default_rng(1)
+    centres = np.stack([x[fine == f].mean(0) for f in range(fine.max() + 1)])
+    view = centres[fine][:, ::-1] * 3       # the same groups, noise of its own
+    same = {"features": view + 0.15 * rng.standard_normal(x.shape),
+            "mirror": view + 0.15 * rng.standard_normal(x.shape)}
+    args = (x, coarse, x[:4], coarse[:4], ["a", "b"])
+    agreeing = clustering.discover(*args, "auto", seed=0, k_max=4, check=same)
+    assert [c.k for c in agreeing.per_coarse] == [3, 2]
+    assert clustering.agreement(agreeing.train, fine)["ari"] > 0.9
+    for c in agreeing.per_coarse:
+        assert set(c.agreement) == {2, 3, 4} and c.silhouette == {}
+        assert c.agreement[c.k] > 0.6 and c.verdict.startswith("supported by both views")
+    noise = {"features": rng.standard_normal((len(x), 6)), "mirror": None}
+    for c in clustering.discover(*args, 2, seed=0, check=noise).per_coarse:
+        assert abs(c.agreement[2]) < cluster_heads.THRESHOLDS["views"][0]
+        assert c.verdict.startswith("NOT TO BE TRUSTED")
 
 
 def test_kmeans_features_never_get_a_supporting_verdict():
@@ -181,10 +201,11 @@ def test_cli_patches_is_the_default_and_reports_agreement(tmp_path):
     data = _tree(tmp_path / "data")
     out = tmp_path / "out"
     proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}", "--k=2",
-                     "--patch_centroids=8", "--ssl_epochs=1", "--image_size=32")
+                     "--patch_centroids=8", "--ssl_steps=1", "--image_size=32")
     assert proc.returncode == 0, proc.stderr
     assert "patch features: k-means with 8 centroids" in proc.stdout
-    assert "second view for the agreement signal: SimCLR features (1 epochs)" in proc.stdout
+    assert ("second view for the agreement signal: SimCLR features (1 steps = 1 epochs of 40 "
+            "images)") in proc.stdout
     assert "simclr epoch 1/1" in proc.stdout and "ETA" in proc.stdout
     clusters = _check_outputs(out, proc)
     assert all("views" in c["verdict"] or not c["verdict"].startswith("NOT")
@@ -210,21 +231,38 @@ def test_cli_simclr_trains_a_few_steps_with_progress_and_eta(tmp_path):
     data = _tree(tmp_path / "data")
     out = tmp_path / "out"
     proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}", "--k=2",
-                     "--features=simclr", "--ssl_epochs=2", "--image_size=32")
+                     "--features=simclr", "--ssl_steps=2", "--patch_centroids=8",
+                     "--image_size=32")
     assert proc.returncode == 0, proc.stderr
+    assert "SimCLR features (2 steps = 2 epochs of 40 images)" in proc.stdout
     assert "simclr epoch 1/2" in proc.stdout and "simclr epoch 2/2" in proc.stdout
     assert "ETA 0:00:00" in proc.stdout            # the last epoch's line
-    _check_outputs(out, proc)
+    # the second view of --agreement=views (the default): patch features, SCAN heads
+    assert "second view for the agreement signal: patch features" in proc.stdout
+    clusters = _check_outputs(out, proc)
+    assert all(c["verdict"].startswith(("NOT TO BE TRUSTED: the patch and SimCLR views",
+                                        "weak", "supported by both views"))
+               for c in clusters["per_coarse"])
     cached = np.load(out / "seeds" / "seed_0" / "features_simclr.npz")
     assert cached["train"].shape == (40, 128) and cached["test"].shape == (8, 128)
+    assert cached["check_train"].shape == cached["check_train_mirror"].shape == (40, 32)
+    settings = json.loads((out / "lg_tf_discover.json").read_text())["settings"]
+    assert settings["ssl_steps"] == 2 and settings["agreement"] == "views"
+
+
+def test_simclr_budget_is_steps_turned_into_whole_epochs():
+    assert simclr.epochs_for(4000) == 129          # 31 steps of 128 an epoch
+    assert simclr.epochs_for(10000) == 51          # 78 steps an epoch
+    assert simclr.epochs_for(40, steps=2) == 2     # one step (of 40) an epoch
+    assert simclr.epochs_for(40, steps=0) == 1
 
 
 def test_cli_refuses_bad_label_free_settings_in_one_sentence(tmp_path):
     data = _tree(tmp_path / "data", train=2, test=1)
     out = tmp_path / "out"
     for args, message in [(["--patch_centroids=1"], "--patch_centroids=1 must be at least 2"),
-                          (["--features=simclr", "--ssl_epochs=0"],
-                           "--ssl_epochs=0 must be at least 1"),
+                          (["--features=simclr", "--ssl_steps=0"],
+                           "--ssl_steps=0 must be at least 1"),
                           (["--agreement=votes"], "--agreement=votes is unknown")]:
         proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}",
                          *args)
