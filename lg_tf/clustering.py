@@ -7,19 +7,21 @@ Two recipes (`METHODS`); `lg_tf.discover` picks the one that goes with its featu
   neighbours; `--k=auto` takes the k with the highest agreement: with a second view
   (`check`, SimCLR features), the ARI between the clusters and that view's k-means
   clusters, else the agreement between 5 independently started heads. Needs TensorFlow.
-* `kmeans` (features `simclr`, `penultimate`, `block`, `pixels`), as before, with a fixed
-  seed:
+* `kmeans` (features `simclr`, `penultimate`, `block`, `pixels`), with a fixed seed:
 
 1. the training features are L2-normalised (CNN features differ in scale from image to
    image; their direction carries the content) and reduced by PCA to at most `dims`
    components fitted on that class alone;
-2. k-means (scikit-learn, `n_init=10`) splits them into k clusters; with k = 'auto', k is
-   the candidate in 2..k_max with the highest mean silhouette coefficient (computed on up
-   to 2,000 points) -- the stated criterion;
+2. k-means (scikit-learn, `n_init=10`) splits them into k clusters; with k = 'auto' and no
+   second view, k is the candidate in 2..k_max with the highest mean silhouette
+   coefficient (computed on up to 2,000 points);
 3. test images are assigned to the nearest cluster centre after the same transform;
-4. agreement: mean ARI between k-means runs from 5 seeds (n_init=1). On real CIFAR-10
-   it is 0.94-1.0 for clusters at chance (ARI <= 0.05): with these features it says only
-   that k-means is reproducible, so the verdict never calls them supported.
+4. agreement: with a second view (`check`: patch features and their mirror images, for
+   `simclr`), the ARI between the k-means clusters and SCAN-head clusters of that view at
+   the same k, and `--k=auto` takes the k with the highest agreement instead of the
+   silhouette. Without one, the mean ARI between k-means runs from 5 seeds (n_init=1): on
+   real CIFAR-10 it is 0.94-1.0 for clusters at chance (ARI <= 0.05), so it says only
+   that k-means is reproducible and the verdict never calls such clusters supported.
 
 Every per-coarse result carries `agreement` ({k: mean ARI between independent
 clusterings}) and a `verdict` in words (`cluster_heads.verdict`).

@@ -2,7 +2,7 @@
 classes, write them as labels lg_tf trains on, and (with --train) measure whether they help.
 
 usage: python -m lg_tf.discover --dataset=folder --data_dir=DIR --model_dir=OUT
-           [--features=patches|simclr|penultimate|block|pixels] [--k=auto|N] [--k_max=6]
+           [--features=simclr|patches|penultimate|block|pixels] [--k=auto|N] [--k_max=6]
            [--train [--seeds=3]] [lg_tf.train flags, e.g. --flagfile=quickstart --epochs=10]
 
 Features (--features):
@@ -36,8 +36,8 @@ __doc__ = __doc__.replace("{features}", "\n".join(
     for name, text in _features.DESCRIPTIONS.items()))
 
 DISCOVERY_FLAGS = {
-    "features": ("string", "patches", "Feature source, one of " + ", ".join(
-        _features.SOURCES) + " (each explained above; patches is the best measured on real "
+    "features": ("string", "simclr", "Feature source, one of " + ", ".join(
+        _features.SOURCES) + " (each explained above; simclr is the best measured on real "
         "images)."),
     "k": ("string", "auto", "Pseudo-fine classes per coarse class: a number >= 2, or auto "
           "(per coarse class, the k in 2..k_max with the highest agreement between "

@@ -2,14 +2,15 @@
 
 The library behind `python -m lg_tf.discover` and `pipelines.discovery`. For one seed:
 
-1. features (`features.SOURCES`): label-free patch features (`lg_tf.patch_features`,
-   the default) or self-supervised SimCLR features (`lg_tf.simclr`), both with the
+1. features (`features.SOURCES`): self-supervised SimCLR features (`lg_tf.simclr`, the
+   default) or label-free patch features (`lg_tf.patch_features`), both with the
    features of the mirror images; or, from a coarse-trained lg_tf run (only the coarse
    labels are used), its penultimate `features` layer or the pooled output of the last
    residual block one resolution earlier; or the raw pixels at 32x32;
 2. `lg_tf.clustering.discover` splits every coarse class into k pseudo-fine classes
-   (SCAN heads for the label-free features, k-means for the others) and measures the
-   agreement of independent clusterings, a label-free signal with a verdict in words;
+   (k-means for SimCLR and model features, SCAN heads for patch features) and measures the
+   agreement of independent clusterings (for the label-free sources: the clusters of the
+   other label-free source), a label-free signal with a verdict in words;
 3. the result is written as files lg_tf reads: `hierarchy.json` ({pseudo-fine: coarse}),
    `labels.csv` (`path,coarse,fine`, one row per image of both splits; train on it with
    `lg_tf.train --labels_file=labels.csv`), `clusters.json` (k, sizes, silhouettes, and
@@ -574,7 +575,7 @@ AGREEMENT_TEXT = {
     "kmeans": "Agreement: mean adjusted Rand index between k-means runs from 5 seeds. It "
               "shows only that k-means is reproducible (on real CIFAR-10 it was 0.94-1.0 for "
               "clusters at chance), so it never counts as support. The label-free features "
-              "(--features=patches, the default) come with a calibrated signal.",
+              "(--features=simclr, the default, and patches) come with a calibrated signal.",
 }
 
 

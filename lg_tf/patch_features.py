@@ -1,7 +1,8 @@
 """Label-free single-layer k-means patch features (Coates, Lee & Ng, AISTATS 2011).
 
-`lg_tf.discover --features=patches` (the default). No network is trained and no label is
-read. Settings are the paper's, fixed before any measurement here:
+`lg_tf.discover --features=patches`, and the second view that judges the default SimCLR
+clusters. No network is trained and no label is read. Settings are the paper's, fixed
+before any measurement here:
 
 * 6x6 receptive fields at stride 1 on 32x32 RGB images (27x27 positions);
 * each patch normalised for brightness and contrast (mean 0, divided by sqrt(var + 10) on

@@ -197,11 +197,11 @@ def _check_outputs(out, proc):
     return clusters
 
 
-def test_cli_patches_is_the_default_and_reports_agreement(tmp_path):
+def test_cli_patches_reports_agreement(tmp_path):
     data = _tree(tmp_path / "data")
     out = tmp_path / "out"
     proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}", "--k=2",
-                     "--patch_centroids=8", "--ssl_steps=1", "--image_size=32")
+                     "--features=patches", "--patch_centroids=8", "--ssl_steps=1", "--image_size=32")
     assert proc.returncode == 0, proc.stderr
     assert "patch features: k-means with 8 centroids" in proc.stdout
     assert ("second view for the agreement signal: SimCLR features (1 steps = 1 epochs of 40 "
@@ -220,18 +220,19 @@ def test_cli_patches_is_the_default_and_reports_agreement(tmp_path):
     # --agreement=heads: no second view, the heads' agreement instead
     heads = tmp_path / "heads"
     proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={heads}",
-                     "--k=2", "--patch_centroids=8", "--agreement=heads", "--image_size=32")
+                     "--k=2", "--features=patches", "--patch_centroids=8", "--agreement=heads",
+                     "--image_size=32")
     assert proc.returncode == 0, proc.stderr
     assert "simclr" not in proc.stdout
     _check_outputs(heads, proc)
     assert "check_train" not in np.load(heads / "seeds" / "seed_0" / "features_patches.npz")
 
 
-def test_cli_simclr_trains_a_few_steps_with_progress_and_eta(tmp_path):
+def test_cli_simclr_is_the_default_trains_its_steps_with_progress_and_eta(tmp_path):
     data = _tree(tmp_path / "data")
     out = tmp_path / "out"
     proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}", "--k=2",
-                     "--features=simclr", "--ssl_steps=2", "--patch_centroids=8",
+                     "--ssl_steps=2", "--patch_centroids=8",
                      "--image_size=32")
     assert proc.returncode == 0, proc.stderr
     assert "SimCLR features (2 steps = 2 epochs of 40 images)" in proc.stdout
@@ -247,6 +248,7 @@ def test_cli_simclr_trains_a_few_steps_with_progress_and_eta(tmp_path):
     assert cached["train"].shape == (40, 128) and cached["test"].shape == (8, 128)
     assert cached["check_train"].shape == cached["check_train_mirror"].shape == (40, 32)
     settings = json.loads((out / "lg_tf_discover.json").read_text())["settings"]
+    assert settings["source"] == "simclr"
     assert settings["ssl_steps"] == 2 and settings["agreement"] == "views"
 
 
