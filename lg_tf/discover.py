@@ -9,10 +9,11 @@ Features (--features):
 {features}
 
 Every coarse class's clusters come with a label-free agreement and a verdict: with the
-default --agreement=views, the ARI between the patch clusters and clusters of a second,
-independent view (SimCLR features); below the threshold calibrated on real CIFAR-10 the
-output says the clusters are NOT TO BE TRUSTED. What discovery finds on real images, and
-what it does not: docs/discover.md and docs/results/discovery/cifar10.md.
+default --agreement=views, the ARI between the clusters and clusters of the other
+label-free source (patch features for simclr, SimCLR features for patches); below the
+threshold calibrated on real CIFAR-10 the output says the clusters are NOT TO BE TRUSTED.
+What discovery finds on real images, and what it does not: docs/discover.md and
+docs/results/discovery/cifar10.md.
 
 DIR may hold coarse labels only (DIR/<coarse>/*.jpg or DIR/{train,test}/<coarse>/*.jpg);
 fine folders, where present, are ignored for discovery and used only to score it (NMI,

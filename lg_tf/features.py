@@ -15,19 +15,19 @@ import numpy as np
 
 from lg_tf.errors import ConfigError
 
-SOURCES = ("patches", "simclr", "penultimate", "block", "pixels")
-LABEL_FREE = ("patches", "simclr")     # computed by their own modules, not by extract()
+SOURCES = ("simclr", "patches", "penultimate", "block", "pixels")
+LABEL_FREE = ("simclr", "patches")     # computed by their own modules, not by extract()
 DESCRIPTIONS = {
+    "simclr": "label-free, the default: a PreAct ResNet-18 (width 16) trained by lg_tf "
+              "with SimCLR for --ssl_steps=4000 updates on these images, its pooled features "
+              "clustered by k-means and judged by the patch clusters (--agreement=views). "
+              "The best measured on real CIFAR-10: ARI 0.49 on the development pairs, 0.21 "
+              "on three other groupings (ship/truck 0.56, cat/deer 0.10); 10,000 images in "
+              "~16 min on 2 cores (docs/results/discovery/cifar10.md)",
     "patches": "label-free, no network: single-layer k-means patch features (Coates et al. "
                "2011; 6x6 patches, ZCA, --patch_centroids=1600 centroids, triangle code, "
-               "4 quadrants), clustered by SCAN heads. The default, the best measured: ARI "
-               "0.4-0.6 on the CIFAR-10 development pairs but ~0.1 on held-out ones "
-               "(docs/results/discovery/cifar10.md); 10,000 images in ~11 CPU-min with "
-               "the SimCLR view of --agreement=views",
-    "simclr": "label-free: a PreAct ResNet-18 (width 16) trained by lg_tf with SimCLR for "
-              "--ssl_steps on these images, its pooled features clustered by k-means; "
-              "weaker than patches on real CIFAR-10 at this CPU budget, ~15 min for 10,000 "
-              "images on 2 cores",
+               "4 quadrants), clustered by SCAN heads. Finds colour and background more than "
+               "object classes: ARI ~0.1 on held-out CIFAR-10 pairs",
     "penultimate": "the pooled features of a coarse-trained lg_tf run that discover trains "
                    "first; k-means. At chance (ARI ~0) on real CIFAR-10: coarse training "
                    "discards what separates the fine classes",

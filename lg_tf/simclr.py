@@ -1,6 +1,6 @@
 """Self-supervised image features: SimCLR (Chen et al., ICML 2020) trained inside lg_tf.
 
-`lg_tf.discover --features=simclr`. No label is read. Settings fixed before any
+`lg_tf.discover --features=simclr` (the default). No label is read. Settings fixed before any
 measurement (docs/results/discovery/cifar10.md):
 
 * network: lg_tf's PreAct ResNet-18, width 16 (`--ssl_width`), bfloat16 mixed precision;

@@ -201,7 +201,8 @@ def test_cli_patches_reports_agreement(tmp_path):
     data = _tree(tmp_path / "data")
     out = tmp_path / "out"
     proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}", "--k=2",
-                     "--features=patches", "--patch_centroids=8", "--ssl_steps=1", "--image_size=32")
+                     "--features=patches", "--patch_centroids=8", "--ssl_steps=1",
+                     "--image_size=32")
     assert proc.returncode == 0, proc.stderr
     assert "patch features: k-means with 8 centroids" in proc.stdout
     assert ("second view for the agreement signal: SimCLR features (1 steps = 1 epochs of 40 "
