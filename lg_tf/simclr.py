@@ -3,7 +3,7 @@
 `lg_tf.discover --features=simclr` (the default). No label is read. Settings fixed before any
 measurement (docs/results/discovery/cifar10.md):
 
-* network: lg_tf's PreAct ResNet-18, width 16 (`--ssl_width`), bfloat16 mixed precision;
+* network: lg_tf's PreAct ResNet-18, width 16 (`WIDTH`), bfloat16 mixed precision;
   features = its pooled penultimate layer (128 dims at width 16);
 * two views per image, made in the tf.data pipeline in TensorFlow ops on whole batches
   (no Python per image): random resized crop (area 0.2-1, aspect 3/4-4/3) + horizontal
