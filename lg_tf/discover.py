@@ -42,7 +42,8 @@ DISCOVERY_FLAGS = {
         "images)."),
     "k": ("string", "auto", "Pseudo-fine classes per coarse class: a number >= 2, or auto "
           "(per coarse class, the k in 2..k_max with the highest agreement between "
-          "independent clusterings; for penultimate/block/pixels the highest silhouette)."),
+          "independent clusterings; without a second view -- penultimate, block, pixels, or "
+          "simclr with --agreement=heads -- the highest silhouette)."),
     "patch_centroids": ("integer", 1600, "--features=patches: k-means centroids of the "
                         "patch dictionary (4x as many features per image)."),
     "agreement": ("string", "views", "The label-free quality signal of --features=patches "
