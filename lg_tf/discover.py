@@ -44,11 +44,12 @@ DISCOVERY_FLAGS = {
           "(per coarse class, the k in 2..k_max with the highest agreement between "
           "independent clusterings; without a second view -- penultimate, block, pixels, or "
           "simclr with --agreement=heads -- the highest silhouette)."),
-    "patch_centroids": ("integer", 1600, "--features=patches: k-means centroids of the "
-                        "patch dictionary (4x as many features per image)."),
+    "patch_centroids": ("integer", 1600, "--features=patches, or the patch view that judges "
+                        "simclr: k-means centroids of the patch dictionary (4x as many "
+                        "features per image)."),
     "agreement": ("string", "views", "The label-free quality signal of --features=patches "
                   "or simclr. views = ARI between the clusters and clusters of the other "
-                  "label-free source (patches and SimCLR: both are computed, ~15 min of CPU "
+                  "label-free source (patches and SimCLR: both are computed, ~16 min on 2 cores "
                   "for 10,000 images; calibrated on real CIFAR-10); heads = no second view: "
                   "the agreement of independently started clusterings (patches: 5 heads; "
                   "simclr: k-means seeds), a reproducibility check only."),
