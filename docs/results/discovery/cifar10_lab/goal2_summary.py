@@ -1,7 +1,8 @@
-"""Goal 2 of issue 22: CC, FC and pseudo-fine (discovered labels) at 20% of CIFAR-10, grouping 0134."""
-import json
+"""Goal 2 of issue 22: CC, FC and pseudo-fine (discovered labels) at 20% of CIFAR-10, grouping 0134.
+usage: python goal2_summary.py G  (the folder of discover/, cc_<s>/, fc_<s>/, pf_<s>/)"""
+import json, sys
 from lg_tf import run_dir, stats
-G = "/work/exp/g2"
+G = sys.argv[1]
 acc = {k: {} for k in ("cc", "fc", "pf")}
 acr = {k: {} for k in ("fc", "pf")}
 for k in acc:
