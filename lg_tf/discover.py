@@ -56,6 +56,9 @@ DISCOVERY_FLAGS = {
     "ssl_steps": ("integer", 4000, "SimCLR weight updates of batch 128 (--features=simclr, "
                   "or the second view of --agreement=views): as many epochs as that makes, "
                   "about 10 min on 2 CPU cores whatever the number of images."),
+    "ssl_batches": ("string", "mixed", "SimCLR batches: mixed = any images; coarse = each "
+                    "batch within one coarse class (reads the coarse labels), so the images "
+                    "it learns to tell apart are those discovery must split."),
     "k_max": ("integer", 6, "Largest k that --k=auto tries."),
     "train": ("bool", False, "Also train on the discovered labels and compare with coarse "
               "training (paired over --seeds seeds)."),
@@ -88,7 +91,8 @@ def run(argv=None) -> None:
         from lg_tf import discovery
         options = discovery.Options(values.features, values.k, values.k_max, values.train,
                                     values.seeds, values.patch_centroids,
-                                    values.ssl_steps, values.agreement).check()
+                                    values.ssl_steps, values.agreement,
+                                    values.ssl_batches).check()
         if values.only_check_args:
             return 0
         cli.setup_logging("lg_tf.discover")
