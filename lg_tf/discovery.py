@@ -73,7 +73,12 @@ class Result:
 
 def method_for(source: str) -> str:
     """The clustering recipe that goes with a feature source."""
-    return "heads" if source == "patches" else "kmeans"
+    return "heads" if source in features_lib.LABEL_FREE else "kmeans"
+
+
+# How each label-free source is embedded for the heads, and so how it is clustered as the
+# other's second view (lg_tf.clustering.EMBEDDINGS).
+EMBEDDING = {"simclr": "pca", "patches": "whiten"}
 
 
 def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
@@ -89,7 +94,9 @@ def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
                                  test_coarse, list(h.coarse_names), k, seed, k_max,
                                  method=method_for(source),
                                  train_mirror=feats.get("train_mirror"),
-                                 check=_check_view(feats), log=log)
+                                 check=_check_view(feats),
+                                 embedding=EMBEDDING.get(source, "pca"),
+                                 check_embedding=_other_embedding(source), log=log)
     agreement = {}
     if h.num_fine > h.num_coarse:  # the data has fine labels: how close did we get?
         agreement = {"train": clustering.agreement(result.train, data.train.labels),
@@ -98,6 +105,11 @@ def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
                   labels_file.example_keys(data.train, "train", root),
                   labels_file.example_keys(data.test, "test", root), agreement, source, k,
                   seed)
+
+
+def _other_embedding(source: str) -> str:
+    """The embedding of the second view: the other label-free source's."""
+    return EMBEDDING["simclr" if source == "patches" else "patches"]
 
 
 def _check_view(feats: dict) -> dict | None:
@@ -446,7 +458,8 @@ def label_free_features(data, source: str, options: Options, seed: int) -> dict:
                             "second view for the agreement signal: ")
             if trunk is None:  # a signal: _one_seed reports the stop (re-run starts again)
                 return None
-            check = {"check_train": simclr.extract(trunk, train)["features"]}
+            view = simclr.extract(trunk, train)
+            check = {"check_train": view["features"], "check_train_mirror": view["mirror"]}
     else:
         trunk = _simclr(train, groups, options, seed, "")
         if trunk is None:
@@ -487,8 +500,7 @@ def _simclr(train, groups, options: Options, seed: int, why: str):
 
 def agreement_kind(options: Options) -> str:
     """Which label-free signal judges the clusters (a key of AGREEMENT_TEXT)."""
-    if options.source == "patches" or (options.source == "simclr"
-                                       and options.agreement == "views"):
+    if options.source in features_lib.LABEL_FREE:
         return options.agreement
     return "kmeans"
 
