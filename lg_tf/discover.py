@@ -42,8 +42,8 @@ DISCOVERY_FLAGS = {
         "images)."),
     "k": ("string", "auto", "Pseudo-fine classes per coarse class: a number >= 2, or auto "
           "(per coarse class, the k in 2..k_max with the highest agreement between "
-          "independent clusterings; without a second view -- penultimate, block, pixels, or "
-          "simclr with --agreement=heads -- the highest silhouette)."),
+          "independent clusterings: the two views, or with --agreement=heads the 5 heads; "
+          "for penultimate, block and pixels the highest silhouette)."),
     "patch_centroids": ("integer", 1600, "--features=patches, or the patch view that judges "
                         "simclr: k-means centroids of the patch dictionary (4x as many "
                         "features per image)."),
@@ -51,14 +51,11 @@ DISCOVERY_FLAGS = {
                   "or simclr. views = ARI between the clusters and clusters of the other "
                   "label-free source (patches and SimCLR: both are computed, ~16 min on 2 cores "
                   "for 10,000 images; calibrated on real CIFAR-10); heads = no second view: "
-                  "the agreement of independently started clusterings (patches: 5 heads; "
-                  "simclr: k-means seeds), a reproducibility check only."),
+                  "the agreement of 5 independently started clustering heads, a "
+                  "reproducibility check only."),
     "ssl_steps": ("integer", 4000, "SimCLR weight updates of batch 128 (--features=simclr, "
                   "or the second view of --agreement=views): as many epochs as that makes, "
                   "about 10 min on 2 CPU cores whatever the number of images."),
-    "ssl_batches": ("string", "mixed", "SimCLR batches: mixed = any images; coarse = each "
-                    "batch within one coarse class (reads the coarse labels), so the images "
-                    "it learns to tell apart are those discovery must split."),
     "k_max": ("integer", 6, "Largest k that --k=auto tries."),
     "train": ("bool", False, "Also train on the discovered labels and compare with coarse "
               "training (paired over --seeds seeds)."),
@@ -91,8 +88,7 @@ def run(argv=None) -> None:
         from lg_tf import discovery
         options = discovery.Options(values.features, values.k, values.k_max, values.train,
                                     values.seeds, values.patch_centroids,
-                                    values.ssl_steps, values.agreement,
-                                    values.ssl_batches).check()
+                                    values.ssl_steps, values.agreement).check()
         if values.only_check_args:
             return 0
         cli.setup_logging("lg_tf.discover")

@@ -8,9 +8,9 @@ The library behind `python -m lg_tf.discover` and `pipelines.discovery`. For one
    labels are used), its penultimate `features` layer or the pooled output of the last
    residual block one resolution earlier; or the raw pixels at 32x32;
 2. `lg_tf.clustering.discover` splits every coarse class into k pseudo-fine classes
-   (k-means for SimCLR and model features, SCAN heads for patch features) and measures the
-   agreement of independent clusterings (for the label-free sources: the clusters of the
-   other label-free source), a label-free signal with a verdict in words;
+   (SCAN heads for the label-free features, k-means for model features and pixels) and
+   measures the agreement of independent clusterings (for the label-free sources: the
+   clusters of the other label-free source), a label-free signal with a verdict in words;
 3. the result is written as files lg_tf reads: `hierarchy.json` ({pseudo-fine: coarse}),
    `labels.csv` (`path,coarse,fine`, one row per image of both splits; train on it with
    `lg_tf.train --labels_file=labels.csv`), `clusters.json` (k, sizes, silhouettes, and
@@ -203,7 +203,6 @@ CONTENTS = (MARKER, "runs", "seeds", "labels.csv", "hierarchy.json", "clusters.j
 
 
 AGREEMENTS = ("views", "heads")
-SSL_BATCHES = ("coarse", "mixed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,9 +215,7 @@ class Options:
     patch_centroids: int = 1600
     ssl_steps: int = simclr.STEPS
     agreement: str = "views"  # label-free sources: "views" (vs the other source's clusters)
-                              # or "heads" (patches: the heads; simclr: k-means seeds)
-    ssl_batches: str = "mixed"  # SimCLR batches: "coarse" (each within one coarse class)
-                                # or "mixed" (any images)
+                              # or "heads" (the agreement of the 5 heads)
 
     def check(self) -> "Options":
         features_lib.check_source(self.source)
@@ -226,9 +223,6 @@ class Options:
             raise RunError(f"--patch_centroids={self.patch_centroids} must be at least 2")
         if self.ssl_steps < 1:
             raise RunError(f"--ssl_steps={self.ssl_steps} must be at least 1")
-        if self.ssl_batches not in SSL_BATCHES:
-            raise RunError(f"--ssl_batches={self.ssl_batches} is unknown; choose one of: "
-                           f"{', '.join(SSL_BATCHES)}")
         if self.agreement not in AGREEMENTS:
             raise RunError(f"--agreement={self.agreement} is unknown; choose one of: "
                            f"{', '.join(AGREEMENTS)}")
@@ -255,8 +249,6 @@ def settings(cfg: config_lib.Config, options: Options) -> dict:
             out["patch_centroids"] = options.patch_centroids
         if options.source == "simclr" or options.agreement == "views":
             out["ssl_steps"] = options.ssl_steps
-            if options.ssl_batches != "mixed":  # absent: folders written before the flag
-                out["ssl_batches"] = options.ssl_batches
     return out
 
 
@@ -446,22 +438,18 @@ def label_free_features(data, source: str, options: Options, seed: int) -> dict:
     started, cpu = time.time(), time.process_time()
     train = features_lib.images_32(data.train, data.spec)
     test = features_lib.images_32(data.test, data.spec)
-    groups = None
-    if options.ssl_batches == "coarse":
-        groups = data.hierarchy.parent_array()[data.train.labels]
     views = options.agreement == "views"   # the other label-free source as a second view
     check = {}
     if source == "patches":
         tr, te = _patches(train, test, options, seed)
         if views:
-            trunk = _simclr(train, groups, options, seed,
-                            "second view for the agreement signal: ")
+            trunk = _simclr(train, options, seed, "second view for the agreement signal: ")
             if trunk is None:  # a signal: _one_seed reports the stop (re-run starts again)
                 return None
             view = simclr.extract(trunk, train)
             check = {"check_train": view["features"], "check_train_mirror": view["mirror"]}
     else:
-        trunk = _simclr(train, groups, options, seed, "")
+        trunk = _simclr(train, options, seed, "")
         if trunk is None:
             return None
         tr, te = simclr.extract(trunk, train), simclr.extract(trunk, test)
@@ -488,12 +476,11 @@ def _patches(train, test, options: Options, seed: int):
     return tr, te
 
 
-def _simclr(train, groups, options: Options, seed: int, why: str):
+def _simclr(train, options: Options, seed: int, why: str):
     from lg_tf import interrupt
     log.info("%sSimCLR features (%d steps = %d epochs of %d images)", why, options.ssl_steps,
-             simclr.epochs_for(len(train), options.ssl_steps, groups=groups), len(train))
-    return simclr.train(train, steps=options.ssl_steps, seed=seed, stop=interrupt.requested,
-                        groups=groups)
+             simclr.epochs_for(len(train), options.ssl_steps), len(train))
+    return simclr.train(train, steps=options.ssl_steps, seed=seed, stop=interrupt.requested)
 
 
 # --------------------------------------------------------------------------- report

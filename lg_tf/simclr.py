@@ -72,22 +72,13 @@ def augment(images, seed):
     return tf.clip_by_value(out, 0.0, 255.0)
 
 
-def two_views_dataset(images: np.ndarray, batch: int, seed: int, groups=None):
-    """tf.data: shuffled batches of uint8 images -> (view 1, view 2), float32, per epoch.
-
-    With `groups` (an int per image, e.g. its coarse class), every batch holds images of one
-    group only, so the loss must tell apart images that share a group: the negatives are
-    the ones discovery has to separate, not images of other coarse classes."""
+def two_views_dataset(images: np.ndarray, batch: int, seed: int):
+    """tf.data: shuffled batches of uint8 images -> (view 1, view 2), float32, per epoch."""
     import tensorflow as tf
-    if groups is None:
-        ds = _batches(images, batch, seed)
-    else:  # one epoch = every group's batches once, interleaved at random
-        groups = np.asarray(groups)
-        ds = tf.data.Dataset.sample_from_datasets(
-            [_batches(images[groups == g], batch, seed + i)
-             for i, g in enumerate(_trained_groups(groups))],
-            weights=[float(n) for n in _group_batches(groups, batch)], seed=seed,
-            rerandomize_each_iteration=True)
+    n = len(images)
+    size = min(batch, n)
+    ds = tf.data.Dataset.from_tensor_slices(images).shuffle(
+        n, seed=seed, reshuffle_each_iteration=True).batch(size, drop_remainder=True)
     ds = tf.data.Dataset.zip((ds, tf.data.Dataset.counter()))
 
     def views(x, i):
@@ -95,31 +86,6 @@ def two_views_dataset(images: np.ndarray, batch: int, seed: int, groups=None):
         pair = tf.stack([tf.cast(seed, tf.int64), i])
         return augment(x, pair), augment(x, pair + [0, 1 << 40])
     return ds.map(views, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
-
-
-def _batches(images: np.ndarray, batch: int, seed: int):
-    import tensorflow as tf
-    n = len(images)
-    return tf.data.Dataset.from_tensor_slices(images).shuffle(
-        n, seed=seed, reshuffle_each_iteration=True).batch(min(batch, n), drop_remainder=True)
-
-
-def _trained_groups(groups) -> list:
-    """Groups with at least 2 images (one image alone has no negative to learn from)."""
-    values, counts = np.unique(groups, return_counts=True)
-    return [g for g, n in zip(values, counts) if n >= 2]
-
-
-def _group_batches(groups, batch: int) -> list[int]:
-    """Batches per epoch of each trained group."""
-    return [max(1, int(np.sum(groups == g)) // min(batch, int(np.sum(groups == g))))
-            for g in _trained_groups(groups)]
-
-
-def steps_per_epoch(n_images: int, batch: int = BATCH, groups=None) -> int:
-    if groups is None:
-        return max(1, n_images // min(batch, max(1, n_images)))
-    return max(1, sum(_group_batches(groups, batch)))
 
 
 def _models(width: int):
@@ -152,23 +118,23 @@ def nt_xent(z1, z2, temperature: float = TEMPERATURE):
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(target, sim))
 
 
-def epochs_for(n_images: int, steps: int = STEPS, batch: int = BATCH, groups=None) -> int:
+def epochs_for(n_images: int, steps: int = STEPS, batch: int = BATCH) -> int:
     """Whole epochs closest to `steps` weight updates (at least 1)."""
-    return max(1, round(steps / steps_per_epoch(n_images, batch, groups)))
+    return max(1, round(steps / max(1, n_images // min(batch, n_images))))
 
 
 def train(images: np.ndarray, steps: int = STEPS, batch: int = BATCH, width: int = WIDTH,
-          seed: int = 0, stop=None, groups=None):
+          seed: int = 0, stop=None):
     """Trains the trunk with SimCLR on uint8 [n, 32, 32, 3] images for about `steps` updates
-    (whole epochs), each batch within one of `groups` if given; returns the trunk (a Keras model: uint8/float images -> pooled
+    (whole epochs); returns the trunk (a Keras model: uint8/float images -> pooled
     features), or None when `stop()` said so."""
     import keras
     import tensorflow as tf
     keras.utils.set_random_seed(seed)
     trunk, projection = _models(width)
     variables = trunk.trainable_variables + projection.trainable_variables
-    epochs = epochs_for(len(images), steps, batch, groups)
-    per_epoch = steps_per_epoch(len(images), batch, groups)
+    epochs = epochs_for(len(images), steps, batch)
+    per_epoch = max(1, len(images) // min(batch, len(images)))
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
         [max(1, per_epoch * round(epochs * 2 / 3))], [LEARNING_RATE, LEARNING_RATE * 0.1])
     opt = keras.optimizers.SGD(schedule, momentum=MOMENTUM)
@@ -186,13 +152,12 @@ def train(images: np.ndarray, steps: int = STEPS, batch: int = BATCH, width: int
         opt.apply_gradients(zip(grads, variables))
         return loss
 
-    data = two_views_dataset(images, batch, seed, groups)
+    data = two_views_dataset(images, batch, seed)
     total = per_epoch * epochs
     start = last = time.time()
     done = 0
-    log.info("simclr: %d images, %d epochs x %d steps of %d%s, PreAct ResNet-18 width %d",
-             len(images), epochs, per_epoch, min(batch, len(images)),
-             "" if groups is None else " (each batch within one coarse class)", width)
+    log.info("simclr: %d images, %d epochs x %d steps of %d, PreAct ResNet-18 width %d",
+             len(images), epochs, per_epoch, min(batch, len(images)), width)
     for epoch in range(epochs):
         losses = []
         for v1, v2 in data:

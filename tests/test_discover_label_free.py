@@ -295,41 +295,13 @@ def test_simclr_budget_is_steps_turned_into_whole_epochs():
     assert simclr.epochs_for(40, steps=0) == 1
 
 
-def test_simclr_coarse_batches_hold_one_group_each_and_count_their_steps():
-    groups = np.array([0] * 70 + [1] * 30 + [2])   # group 2: one image, nothing to contrast
-    images = np.where(groups[:, None, None, None] == 0, 0, 255).astype(np.uint8)
-    images = np.broadcast_to(images, (101, 32, 32, 3)).copy()
-    assert simclr.steps_per_epoch(101, 16, groups) == 4 + 1      # 70 // 16 + 30 // 16
-    assert simclr.epochs_for(101, steps=10, batch=16, groups=groups) == 2
-    batches = list(simclr.two_views_dataset(images, 16, 0, groups))
-    assert len(batches) == 5
-    for v1, v2 in batches:   # group 0 stays black under every view, group 1 stays bright
-        means = np.concatenate([v1.numpy(), v2.numpy()]).mean(axis=(1, 2, 3))
-        assert (means < 1).all() or (means > 100).all(), means
-    assert sorted(len(v1) for v1, _ in batches) == [16] * 5
-
-
-def test_cli_simclr_coarse_batches_are_logged_and_part_of_the_settings(tmp_path):
-    data = _tree(tmp_path / "data")
-    out = tmp_path / "out"
-    proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}", "--k=2",
-                     "--ssl_steps=2", "--patch_centroids=8", "--ssl_batches=coarse",
-                     "--image_size=32")
-    assert proc.returncode == 0, proc.stderr
-    assert "(each batch within one coarse class)" in proc.stdout
-    settings = json.loads((out / "lg_tf_discover.json").read_text())["settings"]
-    assert settings["ssl_batches"] == "coarse"
-    _check_outputs(out, proc)
-
-
 def test_cli_refuses_bad_label_free_settings_in_one_sentence(tmp_path):
     data = _tree(tmp_path / "data", train=2, test=1)
     out = tmp_path / "out"
     for args, message in [(["--patch_centroids=1"], "--patch_centroids=1 must be at least 2"),
                           (["--features=simclr", "--ssl_steps=0"],
                            "--ssl_steps=0 must be at least 1"),
-                          (["--agreement=votes"], "--agreement=votes is unknown"),
-                          (["--ssl_batches=fine"], "--ssl_batches=fine is unknown")]:
+                          (["--agreement=votes"], "--agreement=votes is unknown")]:
         proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}",
                          *args)
         assert proc.returncode == 2, proc.stderr
