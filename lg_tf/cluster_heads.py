@@ -4,20 +4,18 @@ and the agreement signal. Used by `lg_tf.discover` for the `patches` and `simclr
 For one coarse class, with a fixed seed (settings fixed on the development setup, see
 docs/results/discovery/cifar10.md):
 
-1. embedding (chosen by `lg_tf.clustering`): for patch features, PCA to 32 whitened
-   dimensions fitted on the features of the images and of their mirror images, then rows
-   L2-normalised (`Embedding`); for SimCLR features, L2 then PCA to 32 dimensions, not
-   whitened (`clustering.embed`);
+1. embedding: PCA to 32 whitened dimensions, fitted on the features of the images and of
+   their mirror images, then rows L2-normalised (`Embedding`);
 2. HEADS = 5 linear softmax heads, each from its own random start, trained together with
    Adam (lr 0.01, 60 epochs, batch 256) so that an image -- or its mirror image, half of
    the time -- and one of its 20 nearest neighbours get the same cluster
    (-log <p_i, p_j>), minus 5 x the entropy of the mean prediction (no empty clusters);
 3. the head with the lowest loss gives the clusters (SCAN's rule);
 4. **agreement**, label-free, 1 for the same split and about 0 for unrelated ones: by
-   default ("views") the adjusted Rand index (ARI) between these clusters and the heads'
-   clusters of a second, independent view of the same images (patch features for SimCLR
-   clusters, SimCLR features for patch clusters); without it ("heads") the mean ARI
-   between the 5 heads' clusterings. `--k=auto` takes the k in 2..k_max with the highest agreement (ties: fewer
+   default ("views") the adjusted Rand index (ARI) between these clusters and k-means
+   clusters of a second, independent view of the same images (SimCLR features,
+   `lg_tf.clustering`); without it ("heads") the mean ARI between the 5 heads'
+   clusterings. `--k=auto` takes the k in 2..k_max with the highest agreement (ties: fewer
    clusters), and `verdict` turns it into words with thresholds calibrated against the
    true ARI on the development setup only (`THRESHOLDS`).
 """

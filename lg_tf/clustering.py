@@ -2,27 +2,26 @@
 
 Two recipes (`METHODS`); `lg_tf.discover` picks the one that goes with its features:
 
-* `heads` (the label-free features `simclr` and `patches`): SCAN clustering heads
-  (`lg_tf.cluster_heads`) trained on each image, its mirror image and its nearest
-  neighbours, in an embedding that suits the features (`EMBEDDINGS`): `pca` for CNN
-  features (`simclr`: L2, PCA to 32 dimensions, as for k-means below), `whiten` for patch
-  features (PCA-whitening to 32 dimensions, L2). With a second view (`check`: the other
-  label-free source), the agreement at k is the ARI between the clusters and SCAN-head
-  clusters of that view at the same k, and `--k=auto` takes the k with the highest
-  agreement; without one, the agreement between 5 independently started heads. Needs
-  TensorFlow.
-* `kmeans` (features `penultimate`, `block`, `pixels`), with a fixed seed:
+* `heads` (features `patches`): `lg_tf.cluster_heads` -- PCA-whitening to 32 dimensions,
+  L2, SCAN clustering heads trained on each image, its mirror image and its nearest
+  neighbours; `--k=auto` takes the k with the highest agreement: with a second view
+  (`check`, SimCLR features), the ARI between the clusters and that view's k-means
+  clusters, else the agreement between 5 independently started heads. Needs TensorFlow.
+* `kmeans` (features `simclr`, `penultimate`, `block`, `pixels`), with a fixed seed:
 
 1. the training features are L2-normalised (CNN features differ in scale from image to
    image; their direction carries the content) and reduced by PCA to at most `dims`
    components fitted on that class alone;
-2. k-means (scikit-learn, `n_init=10`) splits them into k clusters; with k = 'auto', k is
-   the candidate in 2..k_max with the highest mean silhouette coefficient (computed on up
-   to 2,000 points);
+2. k-means (scikit-learn, `n_init=10`) splits them into k clusters; with k = 'auto' and no
+   second view, k is the candidate in 2..k_max with the highest mean silhouette
+   coefficient (computed on up to 2,000 points);
 3. test images are assigned to the nearest cluster centre after the same transform;
-4. agreement: the mean ARI between k-means runs from 5 seeds (n_init=1): on real CIFAR-10
-   it is 0.94-1.0 for clusters at chance (ARI <= 0.05), so it says only that k-means is
-   reproducible and the verdict never calls such clusters supported.
+4. agreement: with a second view (`check`: patch features and their mirror images, for
+   `simclr`), the ARI between the k-means clusters and SCAN-head clusters of that view at
+   the same k, and `--k=auto` takes the k with the highest agreement instead of the
+   silhouette. Without one, the mean ARI between k-means runs from 5 seeds (n_init=1): on
+   real CIFAR-10 it is 0.94-1.0 for clusters at chance (ARI <= 0.05), so it says only
+   that k-means is reproducible and the verdict never calls such clusters supported.
 
 Every per-coarse result carries `agreement` ({k: mean ARI between independent
 clusterings}) and a `verdict` in words (`cluster_heads.verdict`).
@@ -43,7 +42,6 @@ SILHOUETTE_SAMPLES = 2000
 AGREEMENT_SEEDS = 5
 AUTO = "auto"
 METHODS = ("heads", "kmeans")
-EMBEDDINGS = ("pca", "whiten")
 
 
 @dataclasses.dataclass
@@ -172,22 +170,18 @@ KMEANS_VERDICT = ("k-means on these features: agreement {a:.2f} says only that k
 def discover(train_features: np.ndarray, train_coarse: np.ndarray,
              test_features: np.ndarray, test_coarse: np.ndarray, coarse_names,
              k: int | str, seed: int, k_max: int = 6, method: str = "kmeans",
-             train_mirror: np.ndarray | None = None, check: dict | None = None,
-             embedding: str = "whiten", check_embedding: str = "pca",
+             train_mirror: np.ndarray | None = None, check: np.ndarray | None = None,
              log=None) -> Clustering:
     """Clusters every coarse class; returns pseudo-fine ids for both splits.
 
-    `heads` only: `train_mirror`, features of the mirrored training images (a second
-    view of each image while training the heads); `embedding`, how the features are
-    embedded; `check`, {"features", "mirror" (may be None)} of an independent second view
-    of the training images, embedded by `check_embedding`: the agreement is then the ARI
-    between the clusters and SCAN-head clusters of that view at the same k, else the
-    agreement of the heads."""
+    `train_mirror`: features of the mirrored training images (`heads` uses them to fit the
+    embedding and as a second view of each image). `check`: {"features", and for
+    `kmeans` "mirror"} of an independent second view of the training images; the
+    agreement is then the ARI between the clusters and that view's clusters at the same k
+    ("views": k-means of it for `heads`, SCAN heads on it for `kmeans`), else the agreement
+    of the heads or of k-means seeds."""
     if method not in METHODS:
         raise ConfigError(f"clustering method {method!r} is unknown; one of {METHODS}")
-    for e in (embedding, check_embedding):
-        if e not in EMBEDDINGS:
-            raise ConfigError(f"embedding {e!r} is unknown; one of {EMBEDDINGS}")
     counts = np.bincount(train_coarse, minlength=len(coarse_names))
     check_sizes(coarse_names, counts, k)
     train = np.empty(len(train_coarse), np.int64)
@@ -200,13 +194,15 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
         check_rows = None if check is None else {
             n: v[rows] for n, v in check.items() if v is not None}
         if method == "heads":
-            main = _view(train_features[rows], mirror, embedding, seed)
-            second = None if check_rows is None else _view(
-                check_rows["features"], check_rows.get("mirror"), check_embedding, seed)
-            chosen, labels, predict, agree = _heads(main, k, min(k_max, distinct), seed,
-                                                    second)
+            chosen, labels, predict, agree = _heads(
+                train_features[rows], mirror, k, min(k_max, distinct), seed,
+                None if check_rows is None else check_rows["features"])
             scores, text = {}, None
             kind = "heads" if check is None else "views"
+        elif check_rows is not None:       # k-means clusters judged by a second view
+            chosen, labels, predict, agree = _kmeans_views(
+                train_features[rows], k, min(k_max, distinct), seed, check_rows)
+            scores, text, kind = {}, None, "views"
         else:
             transform, points = embed(train_features[rows], seed)
             if k == AUTO:
@@ -240,43 +236,47 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
     return Clustering(names, parent, train, test, per_coarse)
 
 
-@dataclasses.dataclass
-class _View:
-    transform: object          # features -> points
-    points: np.ndarray
-    mirror: np.ndarray | None  # the mirror images' points
-
-
-def _view(features, mirror, embedding: str, seed: int) -> _View:
-    """One coarse class's features embedded for the heads (`EMBEDDINGS`)."""
-    from lg_tf import cluster_heads
-    if embedding == "whiten":  # patch features: whitening evens out their many scales
-        transform = cluster_heads.Embedding.fit(features, mirror, seed)
-        points = transform(features)
-    else:                      # CNN features: whitening amplified noise (cifar10.md, round 3)
-        transform, points = embed(features, seed)
-    return _View(transform, points, None if mirror is None else transform(mirror))
-
-
-def _heads(main: _View, k, k_max: int, seed: int, check: _View | None = None):
+def _heads(features, mirror, k, k_max: int, seed: int, check=None):
     """(k, training labels, test predictor, {k: agreement}) with cluster_heads."""
     from sklearn.metrics import adjusted_rand_score
 
     from lg_tf import cluster_heads
-    ks = range(2, min(k_max, len(main.points) - 1) + 1) if k == AUTO else [k]
-    fits = {kk: cluster_heads.train_heads(main.points, kk, seed, main.mirror) for kk in ks}
+    emb = cluster_heads.Embedding.fit(features, mirror, seed)
+    points = emb(features)
+    mirrored = None if mirror is None else emb(mirror)
+    ks = range(2, min(k_max, len(points) - 1) + 1) if k == AUTO else [k]
+    fits = {kk: cluster_heads.train_heads(points, kk, seed, mirrored) for kk in ks}
     if check is None:
         agree = {kk: round(f.agreement(), 4) for kk, f in fits.items()}
-    else:   # the second view, clustered by its own heads at the same k
-        agree = {}
-        for kk, f in fits.items():
-            other = cluster_heads.train_heads(check.points, kk, seed, check.mirror)
-            agree[kk] = round(float(adjusted_rand_score(f.labels[f.best],
-                                                        other.labels[other.best])), 4)
+    else:   # the second view, clustered by the k-means recipe at the same k
+        _, check_points = embed(check, seed)
+        agree = {kk: round(float(adjusted_rand_score(
+            f.labels[f.best], kmeans(check_points, kk, seed).labels_)), 4)
+            for kk, f in fits.items()}
     chosen = max(agree, key=lambda kk: (agree[kk], -kk))    # ties: fewer clusters
     best = fits[chosen]
-    return (chosen, best.labels[best.best],
-            (lambda f: best.predict(np.asarray(main.transform(f), np.float32))), agree)
+    return chosen, best.labels[best.best], (lambda f: best.predict(emb(f))), agree
+
+
+def _kmeans_views(features, k, k_max: int, seed: int, check: dict):
+    """(k, training labels, test predictor, {k: agreement}): k-means clusters, judged by
+    their ARI with SCAN-head clusters of the second view (`check`) at the same k."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from lg_tf import cluster_heads
+    transform, points = embed(features, seed)
+    emb = cluster_heads.Embedding.fit(check["features"], check.get("mirror"), seed)
+    view = emb(check["features"])
+    view_mirror = None if check.get("mirror") is None else emb(check["mirror"])
+    ks = range(2, min(k_max, len(points) - 1) + 1) if k == AUTO else [k]
+    fits = {kk: kmeans(points, kk, seed) for kk in ks}
+    agree = {}
+    for kk, fit in fits.items():
+        heads = cluster_heads.train_heads(view, kk, seed, view_mirror)
+        agree[kk] = round(float(adjusted_rand_score(fit.labels_, heads.labels[heads.best])), 4)
+    chosen = max(agree, key=lambda kk: (agree[kk], -kk))    # ties: fewer clusters
+    fit = fits[chosen]
+    return chosen, fit.labels_, (lambda f: fit.predict(transform(f))), agree
 
 
 def _largest_first(labels: np.ndarray, k: int) -> np.ndarray:

@@ -42,8 +42,8 @@ DISCOVERY_FLAGS = {
         "images)."),
     "k": ("string", "auto", "Pseudo-fine classes per coarse class: a number >= 2, or auto "
           "(per coarse class, the k in 2..k_max with the highest agreement between "
-          "independent clusterings: the two views, or with --agreement=heads the 5 heads; "
-          "for penultimate, block and pixels the highest silhouette)."),
+          "independent clusterings; without a second view -- penultimate, block, pixels, or "
+          "simclr with --agreement=heads -- the highest silhouette)."),
     "patch_centroids": ("integer", 1600, "--features=patches, or the patch view that judges "
                         "simclr: k-means centroids of the patch dictionary (4x as many "
                         "features per image)."),
@@ -51,8 +51,8 @@ DISCOVERY_FLAGS = {
                   "or simclr. views = ARI between the clusters and clusters of the other "
                   "label-free source (patches and SimCLR: both are computed, ~16 min on 2 cores "
                   "for 10,000 images; calibrated on real CIFAR-10); heads = no second view: "
-                  "the agreement of 5 independently started clustering heads, a "
-                  "reproducibility check only."),
+                  "the agreement of independently started clusterings (patches: 5 heads; "
+                  "simclr: k-means seeds), a reproducibility check only."),
     "ssl_steps": ("integer", 4000, "SimCLR weight updates of batch 128 (--features=simclr, "
                   "or the second view of --agreement=views): as many epochs as that makes, "
                   "about 10 min on 2 CPU cores whatever the number of images."),

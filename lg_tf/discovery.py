@@ -8,9 +8,9 @@ The library behind `python -m lg_tf.discover` and `pipelines.discovery`. For one
    labels are used), its penultimate `features` layer or the pooled output of the last
    residual block one resolution earlier; or the raw pixels at 32x32;
 2. `lg_tf.clustering.discover` splits every coarse class into k pseudo-fine classes
-   (SCAN heads for the label-free features, k-means for model features and pixels) and
-   measures the agreement of independent clusterings (for the label-free sources: the
-   clusters of the other label-free source), a label-free signal with a verdict in words;
+   (k-means for SimCLR and model features, SCAN heads for patch features) and measures the
+   agreement of independent clusterings (for the label-free sources: the clusters of the
+   other label-free source), a label-free signal with a verdict in words;
 3. the result is written as files lg_tf reads: `hierarchy.json` ({pseudo-fine: coarse}),
    `labels.csv` (`path,coarse,fine`, one row per image of both splits; train on it with
    `lg_tf.train --labels_file=labels.csv`), `clusters.json` (k, sizes, silhouettes, and
@@ -73,12 +73,7 @@ class Result:
 
 def method_for(source: str) -> str:
     """The clustering recipe that goes with a feature source."""
-    return "heads" if source in features_lib.LABEL_FREE else "kmeans"
-
-
-# How each label-free source is embedded for the heads, and so how it is clustered as the
-# other's second view (lg_tf.clustering.EMBEDDINGS).
-EMBEDDING = {"simclr": "pca", "patches": "whiten"}
+    return "heads" if source == "patches" else "kmeans"
 
 
 def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
@@ -94,9 +89,7 @@ def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
                                  test_coarse, list(h.coarse_names), k, seed, k_max,
                                  method=method_for(source),
                                  train_mirror=feats.get("train_mirror"),
-                                 check=_check_view(feats),
-                                 embedding=EMBEDDING.get(source, "pca"),
-                                 check_embedding=_other_embedding(source), log=log)
+                                 check=_check_view(feats), log=log)
     agreement = {}
     if h.num_fine > h.num_coarse:  # the data has fine labels: how close did we get?
         agreement = {"train": clustering.agreement(result.train, data.train.labels),
@@ -105,11 +98,6 @@ def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
                   labels_file.example_keys(data.train, "train", root),
                   labels_file.example_keys(data.test, "test", root), agreement, source, k,
                   seed)
-
-
-def _other_embedding(source: str) -> str:
-    """The embedding of the second view: the other label-free source's."""
-    return EMBEDDING["simclr" if source == "patches" else "patches"]
 
 
 def _check_view(feats: dict) -> dict | None:
@@ -215,7 +203,7 @@ class Options:
     patch_centroids: int = 1600
     ssl_steps: int = simclr.STEPS
     agreement: str = "views"  # label-free sources: "views" (vs the other source's clusters)
-                              # or "heads" (the agreement of the 5 heads)
+                              # or "heads" (patches: the heads; simclr: k-means seeds)
 
     def check(self) -> "Options":
         features_lib.check_source(self.source)
@@ -446,8 +434,7 @@ def label_free_features(data, source: str, options: Options, seed: int) -> dict:
             trunk = _simclr(train, options, seed, "second view for the agreement signal: ")
             if trunk is None:  # a signal: _one_seed reports the stop (re-run starts again)
                 return None
-            view = simclr.extract(trunk, train)
-            check = {"check_train": view["features"], "check_train_mirror": view["mirror"]}
+            check = {"check_train": simclr.extract(trunk, train)["features"]}
     else:
         trunk = _simclr(train, options, seed, "")
         if trunk is None:
@@ -487,7 +474,8 @@ def _simclr(train, options: Options, seed: int, why: str):
 
 def agreement_kind(options: Options) -> str:
     """Which label-free signal judges the clusters (a key of AGREEMENT_TEXT)."""
-    if options.source in features_lib.LABEL_FREE:
+    if options.source == "patches" or (options.source == "simclr"
+                                       and options.agreement == "views"):
         return options.agreement
     return "kmeans"
 
