@@ -25,7 +25,7 @@ def main(setup, steps):
     pf = patch_features.image_features(ext, x)
     patch_cpu = time.process_time() - c0
     print(f"{setup}: patch features {time.time() - t:.0f} s ({patch_cpu:.0f} s CPU)", flush=True)
-    out = os.path.join(lab.HERE, f"views_{setup}.jsonl")
+    out = os.path.join(lab.HERE, f"views_{setup}.jsonl" if steps == "4000" else f"views_{setup}_s{steps}.jsonl")
     for ci, cname in enumerate(names):
         m = coarse == ci
         truth = fine[m]
@@ -48,4 +48,4 @@ def main(setup, steps):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], sys.argv[2])

@@ -1,8 +1,10 @@
-"""Tables of the SimCLR-4000-steps rows (ssl_*.jsonl, views_*.jsonl) for cifar10.md."""
-import json, os
+"""Tables of the SimCLR-4000-steps rows (ssl_*.jsonl, views_*.jsonl) for cifar10.md.
+usage: python summarise_ssl.py [SUFFIX]   (e.g. _s4000c: views_<setup>_s4000c.jsonl, round 3)"""
+import json, os, sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SUFFIX = sys.argv[1] if len(sys.argv) > 1 else ""
 DOUBT, TRUST = 0.12, 0.17
 
 
@@ -20,7 +22,7 @@ print("| setup | coarse | k true | ARI at true k: SimCLR k-means | patch-SCAN (s
 print("|---|---|---|---|---|---|---|---|---|---|")
 means = {}
 for setup in ("dev", "h1", "h2", "h3"):
-    v = rows(f"views_{setup}.jsonl")
+    v = rows(f"views_{setup}{SUFFIX}.jsonl")
     for coarse in dict.fromkeys(r["coarse"] for r in v):
         rs = [r for r in v if r["coarse"] == coarse]
         true = next(r for r in rs if r["k"] == r["k_true"])
@@ -42,7 +44,7 @@ if len(held):
           f"patch {held[:, 2].mean():.3f}")
 # calibration: every (coarse, k) point, agreement vs ARI
 pts = [(r["views"], r["ari_ssl_km"], r["setup"], r["coarse"], r["k"])
-       for s in ("dev", "h1", "h2", "h3") for r in rows(f"views_{s}.jsonl")]
+       for s in ("dev", "h1", "h2", "h3") for r in rows(f"views_{s}{SUFFIX}.jsonl")]
 if pts:
     print("\ncalibration over all (coarse, k) points:")
     for lo, hi in ((-1, DOUBT), (DOUBT, TRUST), (TRUST, 2)):
