@@ -74,7 +74,10 @@ def scan_class(path, x, k, seed=0):
 
 
 def auto_k(setup, tag, cname):
-    rows = [json.loads(l) for l in open(os.path.join(lab.HERE, f"heads_views_{setup}_{tag}.jsonl"))]
+    path = os.path.join(lab.HERE, f"heads_views_{setup}_{tag}.jsonl")
+    if not os.path.exists(path):  # h1-h3: the s4000m networks are round 2s, bitwise
+        path = os.path.join(lab.HERE, f"heads_views_{setup}_s4000.jsonl")
+    rows = [json.loads(l) for l in open(path)]
     rows = [r for r in rows if r["coarse"] == cname]
     return max(rows, key=lambda r: (r["views_km"], -r["k"]))["k"]
 

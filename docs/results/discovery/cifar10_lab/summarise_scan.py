@@ -1,6 +1,6 @@
 """Round 3: SCAN with the network fine-tuned (scan_ft.jsonl) against k-means on the same trunk's
-features (ssl_cond_<setup>.jsonl rows of the same run), at the true k (and, where scan_ft.py
-auto was run, at the k round 2's rule picks; this session ran it for none).
+features (ssl_cond_<setup>.jsonl rows of the same run), at the true k and at the k round 2's
+rule picks (auto: the highest views agreement of the k-means clusters, heads_views_*.jsonl).
 usage: python summarise_scan.py"""
 import json, os
 import numpy as np
@@ -15,6 +15,8 @@ for setup, (tag, run) in RUNS.items():
     km_rows = [json.loads(l) for l in open(os.path.join(HERE, f"ssl_cond_{setup}.jsonl"))
                if json.loads(l)["setup"] == run] if os.path.exists(os.path.join(HERE, f"ssl_cond_{setup}.jsonl")) else []
     hv_path = os.path.join(HERE, f"heads_views_{setup}_{tag}.jsonl")
+    if not os.path.exists(hv_path):  # h1-h3: the s4000m networks are round 2's, bitwise
+        hv_path = os.path.join(HERE, f"heads_views_{setup}_s4000.jsonl")
     hv = [json.loads(l) for l in open(hv_path)] if os.path.exists(hv_path) else []
     for r in km_rows:
         c = r["coarse"]
@@ -39,8 +41,10 @@ for setup, (tag, run) in RUNS.items():
 print()
 for setup, m in means.items():
     m = np.array(m, dtype=float)
-    print(f"{setup}: true k: k-means {np.nanmean(m[:, 0]):.3f}, SCAN {np.nanmean(m[:, 1]):.3f}")
+    print(f"{setup}: true k: k-means {np.nanmean(m[:, 0]):.3f}, SCAN {np.nanmean(m[:, 1]):.3f}; "
+          f"auto: k-means {np.nanmean(m[:, 2]):.3f}, SCAN {np.nanmean(m[:, 3]):.3f}")
 held = np.array([x for s in ("h1", "h2", "h3") for x in means.get(s, [])], dtype=float)
 if len(held):
     print(f"held-out ({len(held)} coarse classes): true k: k-means {np.nanmean(held[:, 0]):.3f}, "
-          f"SCAN {np.nanmean(held[:, 1]):.3f}")
+          f"SCAN {np.nanmean(held[:, 1]):.3f}; auto: k-means {np.nanmean(held[:, 2]):.3f}, "
+          f"SCAN {np.nanmean(held[:, 3]):.3f}")
