@@ -10,6 +10,7 @@ from lg_tf import clustering, discovery
 import lab
 setup, out = sys.argv[1], sys.argv[2]
 ROWS = sys.argv[3] if len(sys.argv) > 3 else "lgtf_simclr.jsonl"
+# the heads branch exists only with lg_tf at commit 3b15116 (reverted; lgtf_heads.jsonl)
 RECIPE = ({"method": "heads", "embedding": discovery.EMBEDDING["simclr"],
            "check_embedding": discovery.EMBEDDING["patches"]}
           if discovery.method_for("simclr") == "heads" else {})
