@@ -123,6 +123,27 @@ class Checkpointer:
                 self._skip[epoch] = f"restoring it failed ({self._why(e)})"
                 self._epoch = None
 
+    def repair_index(self) -> None:
+        """Makes TF's index file name the checkpoint restore() uses, when it is missing, stale or
+        names a damaged one (a kill between a checkpoint's files and the index update), so that
+        TensorFlow's own readers (tf.train.latest_checkpoint, TensorBoard) agree with lg_tf.
+
+        Only training calls it, after every check and under the run's lock; readers of a
+        model_dir (analyze, export) leave the folder as it is.
+        """
+        epoch = self.verify()
+        if not epoch or self._number(self._indexed) == epoch:
+            return
+        kept = [p for p in self.manager.checkpoints if self._number(p) <= epoch]
+        try:
+            tf.compat.v1.train.update_checkpoint_state(
+                self.directory, self._prefix(epoch), all_model_checkpoint_paths=kept)
+        except (OSError, tf.errors.OpError) as e:  # the files themselves are whole: go on
+            log.warning("could not rewrite %s (%s); lg_tf reads the checkpoints from their own "
+                        "files", os.path.join(self.directory, "checkpoint"), self._why(e))
+            return
+        self._indexed = self._prefix(epoch)
+
     def save(self, epoch: int) -> str:
         """Writes `ckpt-<epoch>` (replacing a damaged one of that number) and prunes old ones."""
         intact = self.latest_epoch

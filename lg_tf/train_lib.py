@@ -475,6 +475,7 @@ def _side_folder(path: str):
 def _train(run: Run, model_dir: str, export_dir: str, resumes: list) -> RunResults:
     cfg = run.cfg
     initial_epoch = run.checkpointer.restore()
+    run.checkpointer.repair_index()
     epochs = cfg.scaled_epochs
     h, model = run.data.hierarchy, run.model
     params = models.count_trainable_params(model)

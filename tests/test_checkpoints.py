@@ -104,7 +104,17 @@ def test_checkpoint_newer_than_the_index_file_is_used(tmp_path):
     _save_epochs(d, [1, 2, 3])
     with open(os.path.join(d, "checkpoint"), "w") as f:  # a stop before the index update
         f.write(state)
-    assert _restored(d)[1:] == (3, 3.0)
+    ckpt, epoch, bias = _restored(d)
+    assert (epoch, bias) == (3, 3.0)
+    # Restoring reads only; training then repairs the index for TensorFlow's own readers.
+    assert tf.train.latest_checkpoint(d).endswith("ckpt-2")
+    ckpt.repair_index()
+    assert tf.train.latest_checkpoint(d).endswith("ckpt-3")
+    assert [os.path.basename(p) for p in tf.train.get_checkpoint_state(d)
+            .all_model_checkpoint_paths] == ["ckpt-1", "ckpt-2", "ckpt-3"]
+    before = _listing(d)
+    ckpt.repair_index()  # already right: nothing written
+    assert _listing(d) == before
 
 
 def test_empty_folder_is_a_fresh_start_and_writes_nothing(tmp_path):
