@@ -166,7 +166,7 @@ def test_advise_end_to_end_on_a_folder_tree(tmp_path):
     assert data["fractions"][-1]["acr"]["bootstrap"]["n_images"] == 64
     bad = subprocess.run(cmd[:-1] + ["--fractions=0,1"], capture_output=True, text=True,
                          timeout=120)
-    assert bad.returncode == 2 and "must be in (0, 1]" in bad.stderr
+    assert bad.returncode == 2 and "must be numbers in (0, 1]" in bad.stderr
 
 
 def test_advise_refuses_what_it_sets_and_data_without_fine_classes(tmp_path):

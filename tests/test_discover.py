@@ -326,7 +326,7 @@ def test_discovery_pipeline_on_mocked_cifar10(tmp_path):
 
     from lg_tf.config import Config
     from pipelines import discovery
-    from pipelines.common import Context
+    from lg_tf.grid import Context
     base = Config(dataset="cifar10", data_dir=str(tmp_path / "data"), width=4, epochs=1,
                   batch_size=16, eval_batch_size=20, steps_per_epoch=2, lr_milestones=(1,))
     ctx = Context(out_dir=str(tmp_path / "out"), seeds=2)
