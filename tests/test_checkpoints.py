@@ -178,6 +178,19 @@ def test_save_after_a_fallback_replaces_the_damaged_checkpoint(tmp_path, caplog)
         "ckpt-2.index", "ckpt-3.index", "ckpt-4.index"]
 
 
+def test_repair_index_after_a_fallback_names_the_restored_checkpoint(tmp_path):
+    d = str(tmp_path / "checkpoints")
+    _save_epochs(d, [1, 2, 3])
+    _truncate(os.path.join(d, f"ckpt-3.{DATA}"))
+    ckpt, epoch, _ = _restored(d)
+    assert epoch == 2 and tf.train.latest_checkpoint(d).endswith("ckpt-3")  # damaged one
+    ckpt.repair_index()
+    state = tf.train.get_checkpoint_state(d)
+    assert os.path.basename(state.model_checkpoint_path) == "ckpt-2"
+    assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == ["ckpt-1", "ckpt-2"]
+    assert os.path.exists(os.path.join(d, f"ckpt-3.{DATA}"))  # the damaged files stay
+
+
 def test_every_checkpoint_damaged_is_one_sentence(tmp_path):
     d = str(tmp_path / "checkpoints")
     _save_epochs(d, [1, 2])

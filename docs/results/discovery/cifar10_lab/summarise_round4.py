@@ -49,3 +49,34 @@ if len(d) >= 2:
     adopt = len(d) == 6 and d.mean() > 0.05 and lo > 0
     print("rule (round4_plan.md): " + ("adopt SCAN fine-tuning as the default" if adopt else
           "the default stays" + ("" if len(d) == 6 else f" (only {len(d)} of 6 pairs so far)")))
+
+# Added after the rule was applied (descriptive, not part of it): the same networks at the k
+# round 2's rule picks (highest views agreement of the k-means clusters with the patch view,
+# heads_views_<setup>_<tag>.jsonl; for seed 0 round 2's own s4000 rows, the same network).
+print("\nAt round 2's auto k (added after the rule was applied; descriptive):")
+print("| setup | SimCLR seed | coarse | k auto (true) | k-means | SCAN fine-tuned |")
+print("|---|---|---|---|---|---|")
+auto_pairs = []
+for setup in ("h1", "h2", "h3"):
+    for seed, (_, scan_tag) in SEEDS.items():
+        views = rows(f"heads_views_{setup}_{scan_tag}.jsonl") or rows(
+            f"heads_views_{setup}_s4000.jsonl") * (seed == 0)
+        per_class = []
+        for cname in dict.fromkeys(r["coarse"] for r in views):
+            cands = [r for r in views if r["coarse"] == cname]
+            pick = max(cands, key=lambda r: (r["views_km"], -r["k"]))
+            mode = "true" if pick["k"] == pick["k_true"] else "auto"
+            s = next((x for x in rows("scan_ft.jsonl") if x["setup"] == setup
+                      and x["tag"] == scan_tag and x["coarse"] == cname
+                      and x.get("mode", "true") == mode and x["k"] == pick["k"]), None)
+            if s is None:
+                continue
+            per_class.append((pick["ari_km"], s["ari_best"]))
+            print(f"| {setup} | {seed} | {cname} | {pick['k']} ({pick['k_true']}) | "
+                  f"{pick['ari_km']:.3f} | {s['ari_best']:.3f} |")
+        if per_class:
+            auto_pairs.append(np.mean(per_class, 0))
+if auto_pairs:
+    km, sc = np.mean(auto_pairs, 0)
+    print(f"\n{len(auto_pairs)} setup x seed runs: k-means {km:.3f}, SCAN fine-tuned {sc:.3f} "
+          "(mean of the setups' means)")
