@@ -52,10 +52,12 @@ if len(d) >= 2:
 
 # Added after the rule was applied (descriptive, not part of it): the same networks at the k
 # round 2's rule picks (highest views agreement of the k-means clusters with the patch view,
-# heads_views_<setup>_<tag>.jsonl; for seed 0 round 2's own s4000 rows, the same network).
+# heads_views_<setup>_<tag>.jsonl; for seed 0 round 2's own s4000 rows, the same network), with
+# lg_tf's verdict for that agreement (cluster_heads.THRESHOLDS["views"]: 0.12 / 0.17).
 print("\nAt round 2's auto k (added after the rule was applied; descriptive):")
-print("| setup | SimCLR seed | coarse | k auto (true) | k-means | SCAN fine-tuned |")
-print("|---|---|---|---|---|---|")
+print("| setup | SimCLR seed | coarse | k auto (true) | views agreement (verdict) | k-means | SCAN fine-tuned |")
+print("|---|---|---|---|---|---|---|")
+band = lambda v: "not to be trusted" if v < 0.12 else "weak" if v < 0.17 else "supported"
 auto_pairs = []
 for setup in ("h1", "h2", "h3"):
     for seed, (_, scan_tag) in SEEDS.items():
@@ -73,6 +75,7 @@ for setup in ("h1", "h2", "h3"):
                 continue
             per_class.append((pick["ari_km"], s["ari_best"]))
             print(f"| {setup} | {seed} | {cname} | {pick['k']} ({pick['k_true']}) | "
+                  f"{pick['views_km']:.3f} ({band(pick['views_km'])}) | "
                   f"{pick['ari_km']:.3f} | {s['ari_best']:.3f} |")
         if per_class:
             auto_pairs.append(np.mean(per_class, 0))
