@@ -97,6 +97,7 @@ def test_views_agreement_supports_a_split_both_views_show_and_distrusts_one_they
     assert agreeing.per_coarse[0].k == 3
     for c in agreeing.per_coarse:
         assert c.agreement[c.k] > 0.6 and c.verdict.startswith("supported by both views")
+        assert "no guarantee" in c.verdict and "look at the previews" in c.verdict
     unrelated = clustering.discover(*args, 2, seed=0, method="heads", train_mirror=mirror,
                                     check={"features": noise})
     for c in unrelated.per_coarse:
