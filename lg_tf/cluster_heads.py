@@ -45,7 +45,7 @@ LEARNING_RATE = 1e-2
 # reproducibility check only; on dev it did not separate good from bad clusters well.
 THRESHOLDS = {"views": (0.12, 0.17), "heads": (0.20, 0.50)}
 DOUBT, TRUST = THRESHOLDS["heads"]
-WHAT = {"views": "the patch and SimCLR views disagree",
+WHAT = {"views": "the two views (its features and the other view's) disagree",
         "heads": "independently started clusterings disagree"}
 
 

@@ -2,7 +2,8 @@
 classes, write them as labels lg_tf trains on, and (with --train) measure whether they help.
 
 usage: python -m lg_tf.discover --dataset=folder --data_dir=DIR --model_dir=OUT
-           [--features=simclr|patches|penultimate|block|pixels] [--k=auto|N] [--k_max=6]
+           [--features=simclr|patches|backbone|penultimate|block|pixels] [--backbone=F.keras]
+           [--k=auto|N] [--k_max=6]
            [--train [--seeds=3]] [lg_tf.train flags, e.g. --flagfile=quickstart --epochs=10]
 
 Features (--features):
@@ -10,7 +11,7 @@ Features (--features):
 
 Every coarse class's clusters come with a label-free agreement and a verdict: with the
 default --agreement=views, the ARI between the clusters and clusters of the other
-label-free source (patch features for simclr, SimCLR features for patches); below the
+label-free source (patch features for simclr and backbone, SimCLR features for patches); below the
 threshold calibrated on real CIFAR-10 the output says the clusters are NOT TO BE TRUSTED.
 What discovery finds on real images, and what it does not: docs/discover.md and
 docs/results/discovery/cifar10.md.
@@ -56,6 +57,9 @@ DISCOVERY_FLAGS = {
     "ssl_steps": ("integer", 4000, "SimCLR weight updates of batch 128 (--features=simclr, "
                   "or the second view of --agreement=views): as many epochs as that makes, "
                   "about 10 min on 2 CPU cores whatever the number of images."),
+    "backbone": ("string", "", "--features=backbone: a Keras model file (.keras) mapping "
+                 "float RGB images in [0, 255] at its input size to a feature vector (or a "
+                 "map, average-pooled) per image; preprocessing inside the model."),
     "k_max": ("integer", 6, "Largest k that --k=auto tries."),
     "train": ("bool", False, "Also train on the discovered labels and compare with coarse "
               "training (paired over --seeds seeds)."),
@@ -88,7 +92,8 @@ def run(argv=None) -> None:
         from lg_tf import discovery
         options = discovery.Options(values.features, values.k, values.k_max, values.train,
                                     values.seeds, values.patch_centroids,
-                                    values.ssl_steps, values.agreement).check()
+                                    values.ssl_steps, values.agreement,
+                                    values.backbone).check()
         if values.only_check_args:
             return 0
         cli.setup_logging("lg_tf.discover")

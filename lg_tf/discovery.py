@@ -202,11 +202,18 @@ class Options:
     seeds: int = 3            # used with train: a difference needs a confidence interval
     patch_centroids: int = 1600
     ssl_steps: int = simclr.STEPS
-    agreement: str = "views"  # label-free sources: "views" (vs the other source's clusters)
-                              # or "heads" (patches: the heads; simclr: k-means seeds)
+    agreement: str = "views"  # STANDALONE sources: "views" (vs the other source's clusters)
+                              # or "heads" (patches: the heads; others: k-means seeds)
+    backbone: str = ""        # --features=backbone: the .keras file
 
     def check(self) -> "Options":
         features_lib.check_source(self.source)
+        if self.source == "backbone":
+            from lg_tf import backbone
+            backbone.load(backbone.check_path(self.backbone))  # refused before any state
+        elif self.backbone:
+            raise RunError(f"--backbone={self.backbone} applies to --features=backbone only; "
+                           "drop it or add --features=backbone")
         if self.patch_centroids < 2:
             raise RunError(f"--patch_centroids={self.patch_centroids} must be at least 2")
         if self.ssl_steps < 1:
@@ -231,12 +238,17 @@ def settings(cfg: config_lib.Config, options: Options) -> dict:
                if k in config_lib.trained_fields() and k not in ("granularity", "labels_file")}
     out = {"source": options.source, "k": str(options.k), "k_max": options.k_max,
            "config": trained}
-    if options.source in features_lib.LABEL_FREE:
+    if options.source in features_lib.STANDALONE:
         out["agreement"] = options.agreement
         if options.source == "patches" or options.agreement == "views":
             out["patch_centroids"] = options.patch_centroids
-        if options.source == "simclr" or options.agreement == "views":
+        if options.source == "simclr" or (options.source == "patches"
+                                          and options.agreement == "views"):
             out["ssl_steps"] = options.ssl_steps
+    if options.source == "backbone":   # the labels depend on the file's contents
+        from lg_tf import backbone
+        path = backbone.check_path(options.backbone)
+        out["backbone"] = {"path": path, "sha256": backbone.fingerprint(path)}
     return out
 
 
@@ -399,7 +411,7 @@ def seed_features(data, source: str, coarse_dir: str, seed_dir: str, options=Non
         with np.load(io.BytesIO(files.read_bytes(path))) as cached:
             if len(cached["train"]) == len(data.train) and len(cached["test"]) == len(data.test):
                 return {name: cached[name] for name in cached.files}
-    if source in features_lib.LABEL_FREE:
+    if source in features_lib.STANDALONE:
         feats = label_free_features(data, source, options or Options(source), seed)
         if feats is None:
             return None
@@ -436,10 +448,13 @@ def label_free_features(data, source: str, options: Options, seed: int) -> dict:
                 return None
             check = {"check_train": simclr.extract(trunk, train)["features"]}
     else:
-        trunk = _simclr(train, options, seed, "")
-        if trunk is None:
-            return None
-        tr, te = simclr.extract(trunk, train), simclr.extract(trunk, test)
+        if source == "simclr":
+            trunk = _simclr(train, options, seed, "")
+            if trunk is None:
+                return None
+            tr, te = simclr.extract(trunk, train), simclr.extract(trunk, test)
+        else:
+            tr, te = _backbone(data, options)
         if views:
             log.info("second view for the agreement signal: patch features")
             view, _ = _patches(train, None, options, seed)
@@ -463,6 +478,15 @@ def _patches(train, test, options: Options, seed: int):
     return tr, te
 
 
+def _backbone(data, options: Options):
+    from lg_tf import backbone
+    model = backbone.load(backbone.check_path(options.backbone))
+    log.info("backbone features: %s on %d + %d images (and their mirror images)",
+             options.backbone, len(data.train), len(data.test))
+    return (backbone.extract(model, data.train, data.spec),
+            backbone.extract(model, data.test, data.spec))
+
+
 def _simclr(train, options: Options, seed: int, why: str):
     from lg_tf import interrupt
     log.info("%sSimCLR features (%d steps = %d epochs of %d images)", why, options.ssl_steps,
@@ -474,7 +498,7 @@ def _simclr(train, options: Options, seed: int, why: str):
 
 def agreement_kind(options: Options) -> str:
     """Which label-free signal judges the clusters (a key of AGREEMENT_TEXT)."""
-    if options.source == "patches" or (options.source == "simclr"
+    if options.source == "patches" or (options.source in features_lib.STANDALONE
                                        and options.agreement == "views"):
         return options.agreement
     return "kmeans"
@@ -562,8 +586,8 @@ def report_text(summary: dict) -> str:
 
 AGREEMENT_TEXT = {
     "views": "Agreement (label-free): adjusted Rand index between these clusters and "
-             "clusters of the other label-free view of the same images (SimCLR features "
-             "for patch clusters, patch features for SimCLR clusters), a second view with "
+             "clusters of a second view of the same images (SimCLR features for patch "
+             "clusters, patch features for SimCLR and backbone clusters), a view with "
              "other failure modes (1 = the same split, 0 = unrelated splits). Calibrated "
              "against the true fine classes on real CIFAR-10 "
              "(docs/results/discovery/cifar10.md): below 0.12 the clusters are not to be "

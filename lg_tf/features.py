@@ -2,7 +2,8 @@
 
 `SOURCES` are what `lg_tf.discover --features` offers (`DESCRIPTIONS` says what each is).
 `patches` and `simclr` are label-free and computed by `lg_tf.patch_features` and
-`lg_tf.simclr` on the images at 32x32 (`images_32`); `extract` computes the others (and
+`lg_tf.simclr` on the images at 32x32 (`images_32`), `backbone` by `lg_tf.backbone` (a
+network the user trained elsewhere; no label of these images); `extract` computes the others (and
 a model's `logits`) for every image of a split in one pass through the evaluation pipeline
 (no augmentation, images in order). It is the one feature path: discovery's clustering,
 the Embedding Projector and the t-SNE maps (lg_tf.analysis) all read features through it.
@@ -15,8 +16,10 @@ import numpy as np
 
 from lg_tf.errors import ConfigError
 
-SOURCES = ("simclr", "patches", "penultimate", "block", "pixels")
-LABEL_FREE = ("simclr", "patches")     # computed by their own modules, not by extract()
+SOURCES = ("simclr", "patches", "backbone", "penultimate", "block", "pixels")
+# Need no coarse run, are computed by their own modules (not extract()) and can be judged
+# by a second view (--agreement).
+STANDALONE = ("simclr", "patches", "backbone")
 DESCRIPTIONS = {
     "simclr": "label-free, the default: a PreAct ResNet-18 (width 16) trained by lg_tf "
               "with SimCLR for --ssl_steps=4000 updates on these images, its pooled features "
@@ -28,6 +31,9 @@ DESCRIPTIONS = {
                "2011; 6x6 patches, ZCA, --patch_centroids=1600 centroids, triangle code, "
                "4 quadrants), clustered by SCAN heads. Finds colour and background more than "
                "object classes: ARI ~0.1 on held-out CIFAR-10 pairs",
+    "backbone": "the features of a network trained elsewhere (--backbone=FILE.keras, e.g. an "
+                "ImageNet model, or an lg_tf run trained on images you did label); k-means, "
+                "judged by the patch clusters (--agreement=views). BACKBONE_EVIDENCE",
     "penultimate": "the pooled features of a coarse-trained lg_tf run that discover trains "
                    "first; k-means. At chance (ARI ~0) on real CIFAR-10: coarse training "
                    "discards what separates the fine classes",
@@ -42,7 +48,7 @@ MIN_TSNE_SAMPLES = 10
 
 
 def needs_model(source: str) -> bool:
-    return source not in ("pixels",) + LABEL_FREE
+    return source not in ("pixels",) + STANDALONE
 
 
 def images_32(split, spec, batch_size: int = 200) -> np.ndarray:

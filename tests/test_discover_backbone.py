@@ -1,0 +1,112 @@
+"""--features=backbone: a user's own network (a .keras file) as discovery's features."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lg_tf import backbone, discovery
+from lg_tf.data.pipeline import ImageSpec
+from lg_tf.data.split import Split
+from lg_tf.errors import ConfigError
+from test_discover_label_free import KINDS, _discover, _tree
+
+SPEC = ImageSpec(32, "cifar", (0.5,) * 3, (0.5,) * 3)
+
+
+def _save(model, path):
+    model.save(str(path))
+    return str(path)
+
+
+def _left_half_colour(path, size=16):
+    """A backbone whose output is a feature map: the left half of the image (pooled by
+    lg_tf to the left half's mean colour), at its own input size."""
+    import keras
+    inputs = keras.Input((size, size, 3))
+    return _save(keras.Model(inputs, keras.layers.Cropping2D(((0, 0), (0, size // 2)))(inputs)),
+                 path)
+
+
+def test_extract_resizes_to_the_input_size_pools_a_map_and_encodes_the_mirror(tmp_path):
+    images = np.zeros((3, 32, 32, 3), np.uint8)
+    images[:, :, :16] = (200, 10, 10)                  # left half red
+    images[:, :, 16:] = (10, 10, 200)                  # right half blue
+    images[2] = images[2, :, ::-1]                     # the third one the other way round
+    model = backbone.load(_left_half_colour(tmp_path / "left.keras"))
+    out = backbone.extract(model, Split(images, np.zeros(3, np.int32)), SPEC, batch_size=2)
+    assert out["features"].shape == out["mirror"].shape == (3, 3)
+    np.testing.assert_allclose(out["features"][:2], [[200, 10, 10]] * 2, atol=4)  # antialiased edge
+    np.testing.assert_allclose(out["mirror"][:2], [[10, 10, 200]] * 2, atol=4)
+    np.testing.assert_allclose(out["features"][2], [10, 10, 200], atol=4)
+    empty = backbone.extract(model, Split(images[:0], np.zeros(0, np.int32)), SPEC)
+    assert empty["features"].shape == (0, 3)
+
+
+def test_bad_backbones_are_refused_in_one_sentence_that_says_what_to_give(tmp_path):
+    import keras
+    (tmp_path / "broken.keras").write_bytes(b"not a zip")
+    flat = keras.Input((12,))
+    two = keras.Input((8, 8, 3))
+    cases = [("", "--features=backbone needs --backbone=FILE"),
+             (str(tmp_path / "model.h5"), "is not a .keras file"),
+             (str(tmp_path / "missing.keras"), "does not exist"),
+             (str(tmp_path / "broken.keras"), "could not be loaded by Keras"),
+             (_save(keras.Model(flat, keras.layers.Dense(2)(flat)), tmp_path / "flat.keras"),
+              "must take one batch of RGB images"),
+             (_save(keras.Model(two, [keras.layers.Flatten()(two)] * 2),
+                    tmp_path / "two.keras"), "must give one feature vector")]
+    for path, message in cases:
+        with pytest.raises(ConfigError, match=message) as caught:
+            discovery.Options("backbone", backbone=path).check()
+        assert "\n" not in str(caught.value)
+    with pytest.raises(Exception, match="applies to --features=backbone only"):
+        discovery.Options("simclr", backbone=str(tmp_path / "left.keras")).check()
+
+
+def test_cli_backbone_features_find_the_groups_the_network_sees(tmp_path):
+    """A backbone that sees colour recovers the colour groups of a coarse-only tree; the
+    labels depend on the file's contents, so another file in the same place is refused."""
+    import keras
+    data = _tree(tmp_path / "data")
+    inputs = keras.Input((None, None, 3))
+    net = _save(keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs)),
+                tmp_path / "colour.keras")
+    out = tmp_path / "out"
+    proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}", "--k=2",
+                     "--features=backbone", f"--backbone={net}", "--patch_centroids=8",
+                     "--image_size=32")
+    assert proc.returncode == 0, proc.stderr
+    assert "backbone features: " in proc.stdout and "SimCLR features (" not in proc.stdout
+    assert "second view for the agreement signal: patch features" in proc.stdout
+    rows = [r.split(",") for r in (out / "labels.csv").read_text().splitlines()[1:]]
+    for coarse, kinds in KINDS.items():  # each pseudo-fine class is one colour
+        found = {}
+        for path, c, fine in rows:
+            if c == coarse:
+                found.setdefault(fine, set()).add(path.split("/")[-1].split("_")[0])
+        assert sorted(map(sorted, found.values())) == sorted([k] for k in kinds)
+    settings = json.loads((out / "lg_tf_discover.json").read_text())["settings"]
+    assert settings["backbone"]["path"] == net and len(settings["backbone"]["sha256"]) == 64
+    assert "ssl_steps" not in settings
+    cached = np.load(out / "seeds" / "seed_0" / "features_backbone.npz")
+    assert cached["train"].shape == cached["train_mirror"].shape == (40, 3)
+
+    _left_half_colour(net, size=32)   # another network under the same name
+    proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}", "--k=2",
+                     "--features=backbone", f"--backbone={net}", "--patch_centroids=8",
+                     "--image_size=32")
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "backbone" in last and "--overwrite" in last, last
+
+
+def test_cli_refuses_a_missing_backbone_before_writing_anything(tmp_path):
+    data = _tree(tmp_path / "data", train=2, test=1)
+    out = tmp_path / "out"
+    proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}",
+                     "--features=backbone", f"--backbone={tmp_path / 'nets' / 'b0.keras'}")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "b0.keras does not exist" in lines[0], proc.stderr
+    assert not out.exists()
