@@ -51,6 +51,8 @@ def fingerprint(path: str) -> str:
 def load(path: str):
     """The model in `path`, checked to take RGB images and give a vector (or a map) each."""
     import keras
+
+    from lg_tf.models import batch_norm  # noqa: F401  registers lg_tf's layer: runs' networks load
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:  # any reason Keras cannot rebuild it; say which file and why

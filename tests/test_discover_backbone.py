@@ -43,6 +43,25 @@ def test_extract_resizes_to_the_input_size_pools_a_map_and_encodes_the_mirror(tm
     assert empty["features"].shape == (0, 3)
 
 
+def test_the_features_of_an_lg_tf_network_load_in_a_fresh_process(tmp_path):
+    """An lg_tf run's `features` layer saved as .keras (docs/discover.md) is a backbone."""
+    import subprocess
+    import sys
+
+    import keras
+
+    from lg_tf.models import preact_resnet
+    net = preact_resnet.preact_resnet18(3, width=4)
+    path = _save(keras.Model(net.inputs, net.get_layer("features").output),
+                 tmp_path / "run.keras")
+    code = ("import numpy as np; from lg_tf import backbone; m = backbone.load(%r); "
+            "print(m(np.zeros((2, 32, 32, 3), 'float32')).shape)" % path)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("(2, 32)")
+
+
 def test_bad_backbones_are_refused_in_one_sentence_that_says_what_to_give(tmp_path):
     import keras
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
