@@ -171,7 +171,7 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
              test_features: np.ndarray, test_coarse: np.ndarray, coarse_names,
              k: int | str, seed: int, k_max: int = 6, method: str = "kmeans",
              train_mirror: np.ndarray | None = None, check: np.ndarray | None = None,
-             log=None) -> Clustering:
+             log=None, views: str = "views") -> Clustering:
     """Clusters every coarse class; returns pseudo-fine ids for both splits.
 
     `train_mirror`: features of the mirrored training images (`heads` uses them to fit the
@@ -179,7 +179,8 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
     `kmeans` "mirror"} of an independent second view of the training images; the
     agreement is then the ARI between the clusters and that view's clusters at the same k
     ("views": k-means of it for `heads`, SCAN heads on it for `kmeans`), else the agreement
-    of the heads or of k-means seeds."""
+    of the heads or of k-means seeds. `views`: the key of cluster_heads.THRESHOLDS that
+    judges k-means clusters against a second view ("backbone_views" for a user's backbone)."""
     if method not in METHODS:
         raise ConfigError(f"clustering method {method!r} is unknown; one of {METHODS}")
     counts = np.bincount(train_coarse, minlength=len(coarse_names))
@@ -202,7 +203,7 @@ def discover(train_features: np.ndarray, train_coarse: np.ndarray,
         elif check_rows is not None:       # k-means clusters judged by a second view
             chosen, labels, predict, agree = _kmeans_views(
                 train_features[rows], k, min(k_max, distinct), seed, check_rows)
-            scores, text, kind = {}, None, "views"
+            scores, text, kind = {}, None, views
         else:
             transform, points = embed(train_features[rows], seed)
             if k == AUTO:

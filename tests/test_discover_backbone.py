@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from lg_tf import backbone, discovery
+from lg_tf import backbone, cluster_heads, discovery
 from lg_tf.data.pipeline import ImageSpec
 from lg_tf.data.split import Split
 from lg_tf.errors import ConfigError
@@ -41,6 +41,14 @@ def test_extract_resizes_to_the_input_size_pools_a_map_and_encodes_the_mirror(tm
     np.testing.assert_allclose(out["features"][2], [10, 10, 200], atol=4)
     empty = backbone.extract(model, Split(images[:0], np.zeros(0, np.int32)), SPEC)
     assert empty["features"].shape == (0, 3)
+
+
+def test_a_backbone_s_agreement_never_supports_its_clusters():
+    """Round 5: agreement 0.22-0.26 went with ARI 0.15-0.19 for a backbone's clusters."""
+    assert cluster_heads.verdict(0.9, "views").startswith("supported by both views")
+    assert cluster_heads.verdict(0.9, "backbone_views").startswith("unconfirmed: agreement 0.90")
+    assert cluster_heads.verdict(0.13, "backbone_views").startswith("unconfirmed")
+    assert cluster_heads.verdict(0.05, "backbone_views").startswith("NOT TO BE TRUSTED")
 
 
 def test_the_features_of_an_lg_tf_network_load_in_a_fresh_process(tmp_path):
@@ -105,6 +113,10 @@ def test_cli_backbone_features_find_the_groups_the_network_sees(tmp_path):
             if c == coarse:
                 found.setdefault(fine, set()).add(path.split("/")[-1].split("_")[0])
         assert sorted(map(sorted, found.values())) == sorted([k] for k in kinds)
+    verdicts = [c["verdict"] for c in json.loads((out / "clusters.json").read_text())[
+        "per_coarse"]]
+    assert all(v.startswith(("NOT TO BE TRUSTED", "unconfirmed")) for v in verdicts)
+    assert "never counts as support" in (out / "discover.md").read_text()
     settings = json.loads((out / "lg_tf_discover.json").read_text())["settings"]
     assert settings["backbone"]["path"] == net and len(settings["backbone"]["sha256"]) == 64
     assert "ssl_steps" not in settings
