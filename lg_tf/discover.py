@@ -10,8 +10,8 @@ Features (--features):
 {features}
 
 Every coarse class's clusters come with a label-free agreement and a verdict: with the
-default --agreement=views, the ARI between the clusters and clusters of the other
-label-free source (patch features for simclr and backbone, SimCLR features for patches); below the
+default --agreement=views, the ARI between the clusters and clusters of a second view
+(patch features for simclr and backbone, SimCLR features for patches); below the
 threshold calibrated on real CIFAR-10 the output says the clusters are NOT TO BE TRUSTED.
 What discovery finds on real images, and what it does not: docs/discover.md and
 docs/results/discovery/cifar10.md.

@@ -33,7 +33,10 @@ DESCRIPTIONS = {
                "object classes: ARI ~0.1 on held-out CIFAR-10 pairs",
     "backbone": "the features of a network trained elsewhere (--backbone=FILE.keras, e.g. an "
                 "ImageNet model, or an lg_tf run trained on images you did label); k-means, "
-                "judged by the patch clusters (--agreement=views). BACKBONE_EVIDENCE",
+                "judged by the patch clusters (--agreement=views), never 'supported' by them. On "
+                "real CIFAR-10 a width-16 network lg_tf trained on the other classes gave ARI "
+                "0.17 on two held-out groupings (SimCLR: 0.24); an ImageNet model was not "
+                "measured (docs/results/discovery/cifar10.md, round 5)",
     "penultimate": "the pooled features of a coarse-trained lg_tf run that discover trains "
                    "first; k-means. At chance (ARI ~0) on real CIFAR-10: coarse training "
                    "discards what separates the fine classes",
