@@ -3,14 +3,15 @@
 The library behind `python -m lg_tf.discover` and `pipelines.discovery`. For one seed:
 
 1. features (`features.SOURCES`): self-supervised SimCLR features (`lg_tf.simclr`, the
-   default) or label-free patch features (`lg_tf.patch_features`), both with the
-   features of the mirror images; or, from a coarse-trained lg_tf run (only the coarse
+   default) or label-free patch features (`lg_tf.patch_features`), or a user's network
+   (`lg_tf.backbone`), each with the features of the mirror images; or, from a
+   coarse-trained lg_tf run (only the coarse
    labels are used), its penultimate `features` layer or the pooled output of the last
    residual block one resolution earlier; or the raw pixels at 32x32;
 2. `lg_tf.clustering.discover` splits every coarse class into k pseudo-fine classes
    (k-means for SimCLR and model features, SCAN heads for patch features) and measures the
-   agreement of independent clusterings (for the label-free sources: the clusters of the
-   other label-free source), a label-free signal with a verdict in words;
+   agreement of independent clusterings (for simclr, patches and backbone: the clusters of
+   a second view), a label-free signal with a verdict in words;
 3. the result is written as files lg_tf reads: `hierarchy.json` ({pseudo-fine: coarse}),
    `labels.csv` (`path,coarse,fine`, one row per image of both splits; train on it with
    `lg_tf.train --labels_file=labels.csv`), `clusters.json` (k, sizes, silhouettes, and
@@ -413,7 +414,7 @@ def seed_features(data, source: str, coarse_dir: str, seed_dir: str, options=Non
             if len(cached["train"]) == len(data.train) and len(cached["test"]) == len(data.test):
                 return {name: cached[name] for name in cached.files}
     if source in features_lib.STANDALONE:
-        feats = label_free_features(data, source, options or Options(source), seed)
+        feats = standalone_features(data, source, options or Options(source), seed)
         if feats is None:
             return None
     else:
@@ -432,14 +433,15 @@ def seed_features(data, source: str, coarse_dir: str, seed_dir: str, options=Non
     return feats
 
 
-def label_free_features(data, source: str, options: Options, seed: int) -> dict:
-    """patches or simclr features of both splits, learnt on the training images only
-    (None when a signal stopped the SimCLR training)."""
+def standalone_features(data, source: str, options: Options, seed: int) -> dict:
+    """features_lib.STANDALONE features of both splits (patches and simclr learnt on the
+    training images only, backbone from the user's network) and, with --agreement=views,
+    the second view of the training images (None when a signal stopped SimCLR)."""
     import time
     started, cpu = time.time(), time.process_time()
     train = features_lib.images_32(data.train, data.spec)
     test = features_lib.images_32(data.test, data.spec)
-    views = options.agreement == "views"   # the other label-free source as a second view
+    views = options.agreement == "views"   # a second view: patches, or SimCLR for patches
     check = {}
     if source == "patches":
         tr, te = _patches(train, test, options, seed)
