@@ -50,8 +50,8 @@ LEARNING_RATE = 1e-2
 # "supports" them; below it, every ARI was <= 0.31.
 THRESHOLDS = {"views": (0.12, 0.17), "heads": (0.20, 0.50), "backbone_views": (0.12, None)}
 DOUBT, TRUST = THRESHOLDS["heads"]
-WHAT = {"views": "the two views (its features and the other view's) disagree",
-        "backbone_views": "the two views (its features and the other view's) disagree",
+WHAT = {"views": "the patch and SimCLR views disagree",
+        "backbone_views": "the backbone and patch views disagree",
         "heads": "independently started clusterings disagree"}
 
 

@@ -44,22 +44,26 @@ DISCOVERY_FLAGS = {
     "k": ("string", "auto", "Pseudo-fine classes per coarse class: a number >= 2, or auto "
           "(per coarse class, the k in 2..k_max with the highest agreement between "
           "independent clusterings; without a second view -- penultimate, block, pixels, or "
-          "simclr with --agreement=heads -- the highest silhouette)."),
+          "simclr and backbone with --agreement=heads -- the highest silhouette)."),
     "patch_centroids": ("integer", 1600, "--features=patches, or the patch view that judges "
-                        "simclr: k-means centroids of the patch dictionary (4x as many "
-                        "features per image)."),
-    "agreement": ("string", "views", "The label-free quality signal of --features=patches "
-                  "or simclr. views = ARI between the clusters and clusters of the other "
-                  "label-free source (patches and SimCLR: both are computed, ~16 min on 2 cores "
-                  "for 10,000 images; calibrated on real CIFAR-10); heads = no second view: "
+                        "simclr and backbone: k-means centroids of the patch dictionary (4x "
+                        "as many features per image)."),
+    "agreement": ("string", "views", "The label-free quality signal of --features=patches, "
+                  "simclr or backbone. views = ARI between the clusters and clusters of a "
+                  "second view (patches and SimCLR judge each other: both are computed, ~16 min "
+                  "on 2 cores for 10,000 images; calibrated on real CIFAR-10; backbone clusters "
+                  "are judged by the patch view, never as support); heads = no second view: "
                   "the agreement of independently started clusterings (patches: 5 heads; "
-                  "simclr: k-means seeds), a reproducibility check only."),
+                  "simclr, backbone: k-means seeds), a reproducibility check only."),
     "ssl_steps": ("integer", 4000, "SimCLR weight updates of batch 128 (--features=simclr, "
-                  "or the second view of --agreement=views): as many epochs as that makes, "
-                  "about 10 min on 2 CPU cores whatever the number of images."),
+                  "or the second view of --features=patches --agreement=views): as many "
+                  "epochs as that makes, about 10 min on 2 CPU cores whatever the number of "
+                  "images."),
     "backbone": ("string", "", "--features=backbone: a Keras model file (.keras) mapping "
-                 "float RGB images in [0, 255] at its input size to a feature vector (or a "
-                 "map, average-pooled) per image; preprocessing inside the model."),
+                 "float RGB images in [0, 255] to a feature vector (or a map, average-pooled) "
+                 "per image; preprocessing inside the model. Images are read at --image_size "
+                 "(folders: 32 by default; e.g. 224 for an ImageNet model) and resized to the "
+                 "model's input size if it fixes one."),
     "k_max": ("integer", 6, "Largest k that --k=auto tries."),
     "train": ("bool", False, "Also train on the discovered labels and compare with coarse "
               "training (paired over --seeds seeds)."),

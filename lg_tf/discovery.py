@@ -3,8 +3,8 @@
 The library behind `python -m lg_tf.discover` and `pipelines.discovery`. For one seed:
 
 1. features (`features.SOURCES`): self-supervised SimCLR features (`lg_tf.simclr`, the
-   default) or label-free patch features (`lg_tf.patch_features`), or a user's network
-   (`lg_tf.backbone`), each with the features of the mirror images; or, from a
+   default) or label-free patch features (`lg_tf.patch_features`), both with the
+   features of the mirror images, or a user's network (`lg_tf.backbone`); or, from a
    coarse-trained lg_tf run (only the coarse
    labels are used), its penultimate `features` layer or the pooled output of the last
    residual block one resolution earlier; or the raw pixels at 32x32;
@@ -249,8 +249,7 @@ def settings(cfg: config_lib.Config, options: Options) -> dict:
             out["ssl_steps"] = options.ssl_steps
     if options.source == "backbone":   # the labels depend on the file's contents
         from lg_tf import backbone
-        path = backbone.check_path(options.backbone)
-        out["backbone"] = {"path": path, "sha256": backbone.fingerprint(path)}
+        out["backbone_sha256"] = backbone.fingerprint(backbone.check_path(options.backbone))
     return out
 
 
@@ -439,33 +438,40 @@ def standalone_features(data, source: str, options: Options, seed: int) -> dict:
     the second view of the training images (None when a signal stopped SimCLR)."""
     import time
     started, cpu = time.time(), time.process_time()
-    train = features_lib.images_32(data.train, data.spec)
-    test = features_lib.images_32(data.test, data.spec)
     views = options.agreement == "views"   # a second view: patches, or SimCLR for patches
-    check = {}
-    if source == "patches":
-        tr, te = _patches(train, test, options, seed)
+    if source == "backbone":
+        feats = _backbone(data, options)
         if views:
-            trunk = _simclr(train, options, seed, "second view for the agreement signal: ")
+            feats.update(_patch_view(features_lib.images_32(data.train, data.spec), options,
+                                     seed))
+    else:
+        train = features_lib.images_32(data.train, data.spec)
+        test = features_lib.images_32(data.test, data.spec)
+        if source == "patches":
+            tr, te = _patches(train, test, options, seed)
+        else:
+            trunk = _simclr(train, options, seed, "")
             if trunk is None:  # a signal: _one_seed reports the stop (re-run starts again)
                 return None
-            check = {"check_train": simclr.extract(trunk, train)["features"]}
-    else:
-        if source == "simclr":
-            trunk = _simclr(train, options, seed, "")
+            tr, te = simclr.extract(trunk, train), simclr.extract(trunk, test)
+        feats = {"train": tr["features"], "train_mirror": tr["mirror"], "test": te["features"]}
+        if views and source == "patches":
+            trunk = _simclr(train, options, seed, "second view for the agreement signal: ")
             if trunk is None:
                 return None
-            tr, te = simclr.extract(trunk, train), simclr.extract(trunk, test)
-        else:
-            tr, te = _backbone(data, options)
-        if views:
-            log.info("second view for the agreement signal: patch features")
-            view, _ = _patches(train, None, options, seed)
-            check = {"check_train": view["features"], "check_train_mirror": view["mirror"]}
-    log.info("%s features: %d dims, %.0f s (%.0f s CPU)", source, tr["features"].shape[1],
+            feats["check_train"] = simclr.extract(trunk, train)["features"]
+        elif views:
+            feats.update(_patch_view(train, options, seed))
+    log.info("%s features: %d dims, %.0f s (%.0f s CPU)", source, feats["train"].shape[1],
              time.time() - started, time.process_time() - cpu)
-    return {"train": tr["features"], "train_mirror": tr["mirror"], "test": te["features"],
-            **check}
+    return feats
+
+
+def _patch_view(train, options: Options, seed: int) -> dict:
+    """Patch features of the training images (and mirror): the second view of k-means clusters."""
+    log.info("second view for the agreement signal: patch features")
+    view, _ = _patches(train, None, options, seed)
+    return {"check_train": view["features"], "check_train_mirror": view["mirror"]}
 
 
 def _patches(train, test, options: Options, seed: int):
@@ -481,13 +487,13 @@ def _patches(train, test, options: Options, seed: int):
     return tr, te
 
 
-def _backbone(data, options: Options):
+def _backbone(data, options: Options) -> dict:
     from lg_tf import backbone
     model = backbone.load(backbone.check_path(options.backbone))
-    log.info("backbone features: %s on %d + %d images (and their mirror images)",
-             options.backbone, len(data.train), len(data.test))
-    return (backbone.extract(model, data.train, data.spec),
-            backbone.extract(model, data.test, data.spec))
+    log.info("backbone features: %s on %d + %d images", options.backbone, len(data.train),
+             len(data.test))
+    return {"train": backbone.extract(model, data.train, data.spec),
+            "test": backbone.extract(model, data.test, data.spec)}
 
 
 def _simclr(train, options: Options, seed: int, why: str):
@@ -591,8 +597,8 @@ def report_text(summary: dict) -> str:
 
 AGREEMENT_TEXT = {
     "views": "Agreement (label-free): adjusted Rand index between these clusters and "
-             "clusters of a second view of the same images (SimCLR features for patch "
-             "clusters, patch features for SimCLR and backbone clusters), a view with "
+             "clusters of the other label-free view of the same images (SimCLR features "
+             "for patch clusters, patch features for SimCLR clusters), a second view with "
              "other failure modes (1 = the same split, 0 = unrelated splits). Calibrated "
              "against the true fine classes on real CIFAR-10 "
              "(docs/results/discovery/cifar10.md): below 0.12 the clusters are not to be "

@@ -20,6 +20,8 @@ SOURCES = ("simclr", "patches", "backbone", "penultimate", "block", "pixels")
 # Need no coarse run, are computed by their own modules (not extract()) and can be judged
 # by a second view (--agreement).
 STANDALONE = ("simclr", "patches", "backbone")
+# What pipelines.discovery compares by default: the features its coarse runs give, and pixels.
+COARSE_RUN_SOURCES = ("penultimate", "block", "pixels")
 DESCRIPTIONS = {
     "simclr": "label-free, the default: a PreAct ResNet-18 (width 16) trained by lg_tf "
               "with SimCLR for --ssl_steps=4000 updates on these images, its pooled features "

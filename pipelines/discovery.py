@@ -130,7 +130,7 @@ def discovered_spec(base, grouping: str, source: str, k, labels: str) -> grid_li
                        **common.grouping_overrides(grouping))
 
 
-def run(base, ctx: Context, groupings=None, sources=features_lib.SOURCES[2:], ks=KS,
+def run(base, ctx: Context, groupings=None, sources=features_lib.COARSE_RUN_SOURCES, ks=KS,
         train_ks=None) -> dict:
     """`train_ks` (default: all of `ks`): the k whose labels are trained on; the others are
     clustered and scored (NMI, ARI) only, and reported with their runs where those were
@@ -391,7 +391,7 @@ def write(base, ctx, groupings, sources, ks, specs, runs, found) -> str:
 EXTRA_FLAGS = {
     "groupings": ("list", [], "Hierarchies to discover in (default: shapes,shapes_mixed_b "
                   "on the embedded data, the dataset's own hierarchy otherwise)."),
-    "sources": ("list", list(features_lib.SOURCES[2:]), "Feature sources to compare (the "
+    "sources": ("list", list(features_lib.COARSE_RUN_SOURCES), "Feature sources to compare (the "
                 "embedded report: penultimate, block, pixels)."),
     "ks": ("list", list(KS), "Pseudo-fine classes per coarse class (numbers and/or auto)."),
     "train_ks": ("list", [], "The --ks whose labels are trained on (default: all); the "

@@ -8,7 +8,7 @@ import pytest
 from lg_tf import backbone, cluster_heads, discovery
 from lg_tf.data.pipeline import ImageSpec
 from lg_tf.data.split import Split
-from lg_tf.errors import ConfigError
+from lg_tf.errors import ConfigError, RunError
 from test_discover_label_free import KINDS, _discover, _tree
 
 SPEC = ImageSpec(32, "cifar", (0.5,) * 3, (0.5,) * 3)
@@ -28,19 +28,18 @@ def _left_half_colour(path, size=16):
                  path)
 
 
-def test_extract_resizes_to_the_input_size_pools_a_map_and_encodes_the_mirror(tmp_path):
+def test_extract_resizes_to_the_input_size_and_pools_a_map_in_order(tmp_path):
     images = np.zeros((3, 32, 32, 3), np.uint8)
     images[:, :, :16] = (200, 10, 10)                  # left half red
     images[:, :, 16:] = (10, 10, 200)                  # right half blue
     images[2] = images[2, :, ::-1]                     # the third one the other way round
     model = backbone.load(_left_half_colour(tmp_path / "left.keras"))
     out = backbone.extract(model, Split(images, np.zeros(3, np.int32)), SPEC, batch_size=2)
-    assert out["features"].shape == out["mirror"].shape == (3, 3)
-    np.testing.assert_allclose(out["features"][:2], [[200, 10, 10]] * 2, atol=4)  # antialiased edge
-    np.testing.assert_allclose(out["mirror"][:2], [[10, 10, 200]] * 2, atol=4)
-    np.testing.assert_allclose(out["features"][2], [10, 10, 200], atol=4)
+    assert out.shape == (3, 3)
+    np.testing.assert_allclose(out[:2], [[200, 10, 10]] * 2, atol=4)  # antialiased edge
+    np.testing.assert_allclose(out[2], [10, 10, 200], atol=4)
     empty = backbone.extract(model, Split(images[:0], np.zeros(0, np.int32)), SPEC)
-    assert empty["features"].shape == (0, 3)
+    assert empty.shape == (0, 3)
 
 
 def test_a_backbone_s_agreement_never_supports_its_clusters():
@@ -73,21 +72,28 @@ def test_the_features_of_an_lg_tf_network_load_in_a_fresh_process(tmp_path):
 def test_bad_backbones_are_refused_in_one_sentence_that_says_what_to_give(tmp_path):
     import keras
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
+    (tmp_path / "folder.keras").mkdir()
     flat = keras.Input((12,))
     two = keras.Input((8, 8, 3))
+    any_size = keras.Input((None, None, 3))        # reshaped for 8x8 only: fails on 32x32
     cases = [("", "--features=backbone needs --backbone=FILE"),
              (str(tmp_path / "model.h5"), "is not a .keras file"),
              (str(tmp_path / "missing.keras"), "does not exist"),
+             (str(tmp_path / "folder.keras"), "is a folder"),
              (str(tmp_path / "broken.keras"), "could not be loaded by Keras"),
              (_save(keras.Model(flat, keras.layers.Dense(2)(flat)), tmp_path / "flat.keras"),
-              "must take one batch of RGB images"),
+              "must be a functional model taking one batch of RGB images"),
+             (_save(keras.Sequential([keras.layers.Dense(2)]), tmp_path / "unbuilt.keras"),
+              "must be a functional model taking one batch of RGB images"),
              (_save(keras.Model(two, [keras.layers.Flatten()(two)] * 2),
-                    tmp_path / "two.keras"), "must give one feature vector")]
+                    tmp_path / "two.keras"), "must give one feature vector"),
+             (_save(keras.Model(any_size, keras.layers.Reshape((8 * 8 * 3,))(any_size)),
+                    tmp_path / "fixed.keras"), "failed on two blank images")]
     for path, message in cases:
         with pytest.raises(ConfigError, match=message) as caught:
             discovery.Options("backbone", backbone=path).check()
         assert "\n" not in str(caught.value)
-    with pytest.raises(Exception, match="applies to --features=backbone only"):
+    with pytest.raises(RunError, match="applies to --features=backbone only"):
         discovery.Options("simclr", backbone=str(tmp_path / "left.keras")).check()
 
 
@@ -105,6 +111,7 @@ def test_cli_backbone_features_find_the_groups_the_network_sees(tmp_path):
                      "--image_size=32")
     assert proc.returncode == 0, proc.stderr
     assert "backbone features: " in proc.stdout and "SimCLR features (" not in proc.stdout
+    assert proc.stderr.count("\n") < 3, proc.stderr     # TensorFlow's start-up lines kept off
     assert "second view for the agreement signal: patch features" in proc.stdout
     rows = [r.split(",") for r in (out / "labels.csv").read_text().splitlines()[1:]]
     for coarse, kinds in KINDS.items():  # each pseudo-fine class is one colour
@@ -118,10 +125,10 @@ def test_cli_backbone_features_find_the_groups_the_network_sees(tmp_path):
     assert all(v.startswith(("NOT TO BE TRUSTED", "unconfirmed")) for v in verdicts)
     assert "never counts as support" in (out / "discover.md").read_text()
     settings = json.loads((out / "lg_tf_discover.json").read_text())["settings"]
-    assert settings["backbone"]["path"] == net and len(settings["backbone"]["sha256"]) == 64
-    assert "ssl_steps" not in settings
+    assert len(settings["backbone_sha256"]) == 64 and "ssl_steps" not in settings
     cached = np.load(out / "seeds" / "seed_0" / "features_backbone.npz")
-    assert cached["train"].shape == cached["train_mirror"].shape == (40, 3)
+    assert cached["train"].shape == (40, 3) and cached["test"].shape == (8, 3)
+    assert cached["check_train"].shape == cached["check_train_mirror"].shape == (40, 32)
 
     _left_half_colour(net, size=32)   # another network under the same name
     proc = _discover("--dataset=folder", f"--data_dir={data}", f"--model_dir={out}", "--k=2",
@@ -141,3 +148,14 @@ def test_cli_refuses_a_missing_backbone_before_writing_anything(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "b0.keras does not exist" in lines[0], proc.stderr
     assert not out.exists()
+
+
+def test_the_discovery_pipeline_still_compares_the_coarse_run_sources_by_default():
+    """A new --features source must not enter pipelines.discovery's default comparison
+    (backbone needs a file the pipeline has no flag for)."""
+    import inspect
+
+    from pipelines import discovery as pipeline
+    default = inspect.signature(pipeline.run).parameters["sources"].default
+    assert tuple(default) == ("penultimate", "block", "pixels")
+    assert pipeline.EXTRA_FLAGS["sources"][1] == list(default)

@@ -102,7 +102,7 @@ def test_views_agreement_supports_a_split_both_views_show_and_distrusts_one_they
                                     check={"features": noise})
     for c in unrelated.per_coarse:
         assert abs(c.agreement[2]) < cluster_heads.THRESHOLDS["views"][0]
-        assert c.verdict.startswith("NOT TO BE TRUSTED: the two views")
+        assert c.verdict.startswith("NOT TO BE TRUSTED: the patch and SimCLR views disagree")
 
 
 def test_kmeans_clusters_judged_by_a_second_view_of_heads():
@@ -243,7 +243,7 @@ def test_cli_simclr_is_the_default_trains_its_steps_with_progress_and_eta(tmp_pa
     # the second view of --agreement=views (the default): patch features, SCAN heads
     assert "second view for the agreement signal: patch features" in proc.stdout
     clusters = _check_outputs(out, proc)
-    assert all(c["verdict"].startswith(("NOT TO BE TRUSTED: the two views",
+    assert all(c["verdict"].startswith(("NOT TO BE TRUSTED: the patch and SimCLR views",
                                         "weak", "supported by both views"))
                for c in clusters["per_coarse"])
     cached = np.load(out / "seeds" / "seed_0" / "features_simclr.npz")
