@@ -16,6 +16,7 @@ size when it fixes one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 
@@ -54,7 +55,15 @@ def fingerprint(path: str) -> str:
 
 def load(path: str):
     """The model in `path`, checked by a dry run on two blank images: it takes one batch of
-    RGB images and gives a vector (or a map) per image. Every failure is a ConfigError."""
+    RGB images and gives a vector (or a map) per image. Every failure is a ConfigError.
+    Loaded once per process while the file is unchanged (the flags' check and the feature
+    pass share it)."""
+    stat = os.stat(path)
+    return _load(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(path: str, mtime_ns: int, size: int):
     from lg_tf import logs
     logs.import_tensorflow_quietly()
     import keras

@@ -5,9 +5,9 @@ The library behind `python -m lg_tf.discover` and `pipelines.discovery`. For one
 1. features (`features.SOURCES`): self-supervised SimCLR features (`lg_tf.simclr`, the
    default) or label-free patch features (`lg_tf.patch_features`), both with the
    features of the mirror images, or a user's network (`lg_tf.backbone`); or, from a
-   coarse-trained lg_tf run (only the coarse
-   labels are used), its penultimate `features` layer or the pooled output of the last
-   residual block one resolution earlier; or the raw pixels at 32x32;
+   coarse-trained lg_tf run (only the coarse labels are used), its penultimate `features`
+   layer or the pooled output of the last residual block one resolution earlier; or the raw
+   pixels at 32x32;
 2. `lg_tf.clustering.discover` splits every coarse class into k pseudo-fine classes
    (k-means for SimCLR and model features, SCAN heads for patch features) and measures the
    agreement of independent clusterings (for simclr, patches and backbone: the clusters of
@@ -91,7 +91,7 @@ def cluster_data(data, feats: dict, source: str, k, seed: int, k_max: int,
                                  method=method_for(source),
                                  train_mirror=feats.get("train_mirror"),
                                  check=_check_view(feats), log=log,
-                                 views=f"{source}_views" if source == "backbone" else "views")
+                                 views="backbone_views" if source == "backbone" else "views")
     agreement = {}
     if h.num_fine > h.num_coarse:  # the data has fine labels: how close did we get?
         agreement = {"train": clustering.agreement(result.train, data.train.labels),

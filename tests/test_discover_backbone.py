@@ -69,6 +69,17 @@ def test_the_features_of_an_lg_tf_network_load_in_a_fresh_process(tmp_path):
     assert proc.stdout.strip().endswith("(2, 32)")
 
 
+def test_a_backbone_is_loaded_once_while_its_file_is_unchanged(tmp_path):
+    import os
+    path = _left_half_colour(tmp_path / "net.keras")
+    first = backbone.load(path)
+    assert backbone.load(path) is first              # the flags' check and the feature pass
+    _left_half_colour(path, size=32)
+    os.utime(path, ns=(1, 1))                        # a new file, even within one mtime tick
+    second = backbone.load(path)
+    assert second is not first and tuple(second.inputs[0].shape[1:3]) == (32, 32)
+
+
 def test_bad_backbones_are_refused_in_one_sentence_that_says_what_to_give(tmp_path):
     import keras
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
