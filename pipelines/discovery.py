@@ -58,6 +58,10 @@ def check(base, sources: Sequence[str], ks: Sequence[str]) -> list:
                                    "discovered labels itself")
     for s in sources:
         features_lib.check_source(s)
+        if s == "backbone":   # needs a file the pipeline has no flag for; refused up front
+            raise grid_lib.PipelineError("--sources=backbone is not compared here (it needs "
+                                         "--backbone=F.keras); use lg_tf.discover "
+                                         "--features=backbone --backbone=F.keras")
     if not sources or not ks:
         raise grid_lib.PipelineError("--sources and --ks need at least one value each")
     return [clustering.parse_k(k) for k in ks]

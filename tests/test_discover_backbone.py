@@ -170,3 +170,8 @@ def test_the_discovery_pipeline_still_compares_the_coarse_run_sources_by_default
     default = inspect.signature(pipeline.run).parameters["sources"].default
     assert tuple(default) == ("penultimate", "block", "pixels")
     assert pipeline.EXTRA_FLAGS["sources"][1] == list(default)
+    from lg_tf import config as config_lib
+    base = config_lib.Config(dataset="embedded")
+    with pytest.raises(Exception, match="--sources=backbone is not compared here") as caught:
+        pipeline.check(base, ["penultimate", "backbone"], ["2"])
+    assert type(caught.value).__name__ == "PipelineError"
